@@ -1,0 +1,153 @@
+"""The dataset and the tokenizer.
+
+A dataset is a UTF-8 text file with one document per line (the stripped, non-empty lines). The tokenizer
+is the simplest one there is: every distinct character is a token, sorted, plus one extra token, BOS, that
+marks where a document begins and ends. So "emma" trains as [BOS, e, m, m, a, BOS].
+
+Left out: subword tokenizers (BPE). With 27 tokens the model and this file stay tiny.
+"""
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+
+from .errors import MicroGPTError
+
+NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
+NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+CACHE_ENV = "MICROGPT_CACHE_DIR"
+
+
+# --------------------------------------------------------------------------------------------------
+# the names dataset, downloaded once into the user's cache
+
+def cache_dir():
+    """$MICROGPT_CACHE_DIR, else $XDG_CACHE_HOME/microgpt, else ~/.cache/microgpt."""
+    if os.environ.get(CACHE_ENV):
+        return os.environ[CACHE_ENV]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "microgpt")
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_atomic(path, data):
+    """Write bytes so that `path` is either its old self or complete, never half written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def ensure_names(url=NAMES_URL, folder=None, timeout=30.0, log=None):
+    """Path of names.txt in the cache, downloading and verifying it first if needed."""
+    folder = folder or cache_dir()
+    path = os.path.join(folder, "names.txt")
+    if os.path.isfile(path) and sha256_of(path) == NAMES_SHA256:
+        return path
+    hint = "pass --data FILE to train on a local text file"
+    if log:
+        log("downloading %s -> %s" % (url, path))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise MicroGPTError("could not download the names dataset from %s (%s); %s" % (url, reason, hint))
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != NAMES_SHA256:
+        raise MicroGPTError("the download from %s has SHA-256 %s, expected %s; %s"
+                            % (url, digest, NAMES_SHA256, hint))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        write_atomic(path, data)
+    except OSError as e:
+        raise MicroGPTError("cannot write the dataset to %s (%s); set %s to another folder or %s"
+                            % (folder, e.strerror or e, CACHE_ENV, hint))
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# documents
+
+def load_docs(path):
+    """The stripped, non-empty lines of a UTF-8 text file, in file order."""
+    if os.path.isdir(path):
+        raise MicroGPTError("%s is a directory, not a text file" % path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise MicroGPTError("cannot read %s: %s" % (path, e.strerror or e))
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark is not part of the first document
+        raw = raw[3:]
+    docs = []
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            text = line.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            raise MicroGPTError("%s line %d is not valid UTF-8 (byte %d); save the file as UTF-8"
+                                % (path, lineno, e.start + 1))
+        if text:
+            docs.append(text)
+    if not docs:
+        raise MicroGPTError("%s has no documents: it is empty or blank" % path)
+    return docs
+
+
+def split_docs(docs, val_fraction):
+    """(train, val): the held-out documents come from the end, so the training stream keeps its order."""
+    n_val = int(len(docs) * val_fraction)
+    if n_val == 0 or n_val == len(docs):
+        return list(docs), []
+    return docs[:-n_val], docs[-n_val:]
+
+
+# --------------------------------------------------------------------------------------------------
+# tokenizer
+
+class Tokenizer:
+    """Characters <-> token ids. ids 0..len(chars)-1 are the sorted characters; BOS is len(chars)."""
+
+    def __init__(self, chars):
+        self.chars = list(chars)
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+        if len(self.index) != len(self.chars):
+            raise MicroGPTError("the vocabulary has repeated characters")
+        self.bos = len(self.chars)
+        self.vocab_size = len(self.chars) + 1
+
+    @classmethod
+    def from_docs(cls, docs):
+        return cls(sorted(set("".join(docs))))
+
+    def encode(self, text):
+        ids = []
+        for ch in text:
+            if ch not in self.index:
+                raise MicroGPTError("character %r (U+%04X) is not in the vocabulary" % (ch, ord(ch)))
+            ids.append(self.index[ch])
+        return ids
+
+    def decode(self, ids):
+        return "".join(self.chars[i] for i in ids if i != self.bos)
+
+    def frame(self, doc):
+        """[BOS] + doc + [BOS]: what a document looks like to the model."""
+        return [self.bos] + self.encode(doc) + [self.bos]

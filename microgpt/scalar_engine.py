@@ -1,0 +1,89 @@
+"""The scalar engine: the model's operations composed from autograd Values, one number at a time.
+
+This is the living definition of the arithmetic. Every sum runs left to right from 0, every division is
+a multiplication by a power -1, exactly as Karpathy's microgpt writes them, so a run with this engine
+reproduces that program's numbers. The fast engine (engine.py) must agree with this one; when they
+disagree, the fast one is wrong.
+
+A tensor here is a list of rows, each a list of Values: x[t][c] is channel c at position t.
+"""
+
+from .autograd import Value
+
+
+def linear(x, w):
+    # y_o = sum_i w[o][i] x_i for one position
+    return [sum(wi * xi for wi, xi in zip(wo, x)) for wo in w]
+
+
+def softmax(logits):
+    # subtracting the max changes nothing mathematically and keeps exp() from overflowing
+    max_val = max(val.data for val in logits)
+    exps = [(val - max_val).exp() for val in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def rmsnorm(x):
+    # x / sqrt(mean(x^2) + eps)
+    ms = sum(xi * xi for xi in x) / len(x)
+    scale = (ms + 1e-5) ** -0.5
+    return [xi * scale for xi in x]
+
+
+class ScalarOps:
+    """The op set of model.GPT.forward, built from Values so that loss.backward() finds every gradient."""
+
+    def __init__(self, model):
+        self.leaves = [Value(p) for p in model.params]
+        self.weights = {}
+        for name, (offset, rows, cols) in model.layout.items():
+            self.weights[name] = [self.leaves[offset + r * cols: offset + (r + 1) * cols] for r in range(rows)]
+
+    def embed(self, wte, wpe, tokens):
+        return [[t + p for t, p in zip(wte[token], wpe[pos])] for pos, token in enumerate(tokens)]
+
+    def add(self, a, b):
+        return [[ai + bi for ai, bi in zip(ra, rb)] for ra, rb in zip(a, b)]
+
+    def rmsnorm(self, x):
+        return [rmsnorm(row) for row in x]
+
+    def linear(self, x, w):
+        return [linear(row, w) for row in x]
+
+    def relu(self, x):
+        return [[xi.relu() for xi in row] for row in x]
+
+    def attention(self, q, k, v, n_head, layer=0):
+        # causal: position t attends to positions 0..t; each head to its own slice of channels
+        head_dim = len(q[0]) // n_head
+        out = []
+        for t, q_t in enumerate(q):
+            row = []
+            for h in range(n_head):
+                hs = h * head_dim
+                q_h = q_t[hs:hs + head_dim]
+                k_h = [ks[hs:hs + head_dim] for ks in k[:t + 1]]
+                v_h = [vs[hs:hs + head_dim] for vs in v[:t + 1]]
+                attn_logits = [sum(q_h[j] * k_s[j] for j in range(head_dim)) / head_dim ** 0.5 for k_s in k_h]
+                attn_weights = softmax(attn_logits)
+                row.extend(sum(attn_weights[s] * v_h[s][j] for s in range(len(v_h))) for j in range(head_dim))
+            out.append(row)
+        return out
+
+    def nll(self, logits, targets):
+        # -log p(target) at each position
+        return [-softmax(row)[target].log() for row, target in zip(logits, targets)]
+
+    def mean(self, nlls):
+        losses = [loss for doc in nlls for loss in doc]
+        return (1 / len(losses)) * sum(losses)
+
+
+def loss_and_grad(model, batch):
+    """(mean loss, d loss / d params as one flat list) for a batch of token lists."""
+    ops = ScalarOps(model)
+    loss = model.loss(ops, batch)
+    loss.backward()
+    return loss.data, [float(p.grad) for p in ops.leaves]
