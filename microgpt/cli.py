@@ -12,7 +12,7 @@ from .errors import MicroGPTError
 from .train import ENGINES, OPTIMIZERS, TrainConfig, train
 
 PROG = "microgpt"
-COMMANDS = ("train",)
+COMMANDS = ("train", "bench")
 
 
 class UsageError(Exception):
@@ -83,11 +83,20 @@ def cmd_train(args):
     return 0
 
 
+def add_bench(sub):
+    from . import bench
+    p = sub.add_parser("bench", help="time both engines on the default training run",
+                       description="Benchmark the fast and scalar engines on the same training run.")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
+
+
 def make_parser(prog=PROG):
     parser = Parser(prog=prog, description="MicroGPT: a GPT that trains and samples in pure Python.")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     add_train(sub)
+    add_bench(sub)
     return parser
 
 
