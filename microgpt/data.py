@@ -8,6 +8,7 @@ Left out: subword tokenizers (BPE). With 27 tokens the model and this file stay 
 """
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -17,7 +18,8 @@ from .errors import MicroGPTError
 
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
-CACHE_ENV = "MICROGPT_CACHE_DIR"
+CACHE_ENV = "MICROGPT_CACHE_DIR"  # where the downloaded dataset is kept
+URL_ENV = "MICROGPT_NAMES_URL"  # another address for the names file (a mirror; the tests' local server)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -55,8 +57,13 @@ def write_atomic(path, data):
         raise
 
 
-def ensure_names(url=NAMES_URL, folder=None, timeout=30.0, log=None):
-    """Path of names.txt in the cache, downloading and verifying it first if needed."""
+def ensure_names(url=None, folder=None, timeout=30.0, log=None):
+    """Path of names.txt in the cache, downloading and verifying it first if needed.
+
+    The address is `url`, else $MICROGPT_NAMES_URL, else NAMES_URL; whatever it is, the bytes must have
+    the SHA-256 of the original file.
+    """
+    url = url or os.environ.get(URL_ENV) or NAMES_URL
     folder = folder or cache_dir()
     path = os.path.join(folder, "names.txt")
     if os.path.isfile(path) and sha256_of(path) == NAMES_SHA256:
@@ -67,8 +74,9 @@ def ensure_names(url=NAMES_URL, folder=None, timeout=30.0, log=None):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             data = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", None) or e
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        # an HTTPError's own text has the status code ("HTTP Error 404: Not Found"); its reason has not
+        reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
         raise MicroGPTError("could not download the names dataset from %s (%s); %s" % (url, reason, hint))
     digest = hashlib.sha256(data).hexdigest()
     if digest != NAMES_SHA256:
