@@ -1,4 +1,4 @@
-"""The command line: `microgpt [train] [flags]`. It fills a config and calls the library; no logic here.
+"""The command line: `microgpt [train|sample|bench] [flags]`. It fills a config and calls the library; no logic here.
 
 Errors the user can fix come back as MicroGPTError and are printed as one line on stderr (exit 1); a bad
 flag is one line too (exit 2). Anything else is a bug and raises with its traceback.
@@ -7,12 +7,12 @@ flag is one line too (exit 2). Anything else is a bug and raises with its traceb
 import argparse
 import sys
 
-from . import __version__
+from . import __version__, sample, train
 from .errors import MicroGPTError
-from .train import ENGINES, OPTIMIZERS, TrainConfig, train
+from .train import ENGINES, OPTIMIZERS, TrainConfig
 
 PROG = "microgpt"
-COMMANDS = ("train", "bench")
+COMMANDS = ("train", "sample", "bench")
 
 
 class UsageError(Exception):
@@ -42,44 +42,97 @@ def number(kind, low=None, high=None, low_open=False):
 
 def add_train(sub):
     d = TrainConfig()
+    # flags not given stay out of the namespace (SUPPRESS), so --resume knows what the user asked to change
     p = sub.add_parser("train", help="train a model and print samples (the default command)",
-                       description="Train a GPT on a text file (one document per line) and print samples.")
-    p.add_argument("--data", metavar="FILE", default=d.data,
+                       description="Train a GPT on a text file (one document per line), keep the run in a "
+                                   "directory (checkpoint.json, metrics.jsonl, config.json) and print samples.",
+                       argument_default=argparse.SUPPRESS)
+    p.add_argument("--data", metavar="FILE",
                    help="UTF-8 text file, one document per line (default: the names dataset, downloaded once)")
+    g = p.add_argument_group("run directory")
+    g.add_argument("--out", metavar="DIR",
+                   help="keep the run here (default: runs/<data file name>, e.g. runs/names; if that holds a run "
+                        "already, runs/names-2, -3, ...)")
+    g.add_argument("--overwrite", action="store_true", help="replace the run already in --out DIR")
+    g.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its checkpoint; only --steps and the reporting flags "
+                        "may change")
     g = p.add_argument_group("model")
-    g.add_argument("--n-layer", type=number(int, 1), default=d.n_layer, help="transformer blocks (default %(default)s)")
-    g.add_argument("--n-embd", type=number(int, 1), default=d.n_embd, help="embedding width (default %(default)s)")
-    g.add_argument("--n-head", type=number(int, 1), default=d.n_head,
-                   help="attention heads; must divide --n-embd (default %(default)s)")
-    g.add_argument("--block-size", type=number(int, 2), default=d.block_size,
-                   help="context length in tokens (default %(default)s)")
+    g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer)
+    g.add_argument("--n-embd", type=number(int, 1), help="embedding width (default %s)" % d.n_embd)
+    g.add_argument("--n-head", type=number(int, 1), help="attention heads; must divide --n-embd (default %s)"
+                   % d.n_head)
+    g.add_argument("--block-size", type=number(int, 2), help="context length in tokens (default %s)" % d.block_size)
     g = p.add_argument_group("training")
-    g.add_argument("--steps", type=number(int, 1), default=d.steps, help="optimizer steps (default %(default)s)")
-    g.add_argument("--batch-size", type=number(int, 1), default=d.batch_size,
-                   help="documents per step (default %(default)s)")
-    g.add_argument("--lr", type=number(float, 0, low_open=True), default=d.lr,
-                   help="learning rate, decayed linearly to 0 (default %(default)s)")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
-    g.add_argument("--val-fraction", type=number(float, 0, 0.99), default=d.val_fraction,
-                   help="share of documents held out from training (default %(default)s)")
-    g.add_argument("--engine", choices=sorted(ENGINES), default=d.engine,
+    g.add_argument("--steps", type=number(int, 1),
+                   help="optimizer steps in the whole run, the length of the lr schedule (default %s)" % d.steps)
+    g.add_argument("--batch-size", type=number(int, 1), help="documents per step (default %s)" % d.batch_size)
+    g.add_argument("--lr", type=number(float, 0, low_open=True),
+                   help="learning rate, decayed linearly to 0 (default %s)" % d.lr)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="(default %s)" % d.optimizer)
+    g.add_argument("--val-fraction", type=number(float, 0, 0.99),
+                   help="share of documents held out from training (default %s)" % d.val_fraction)
+    g.add_argument("--engine", choices=sorted(ENGINES),
                    help="fast (default) or scalar: the same numbers, the scalar one ~100x slower")
-    g.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
-    g.add_argument("--log-every", type=number(int, 1), default=d.log_every,
-                   help="print the loss every N steps (default %(default)s)")
-    g.add_argument("--quiet", action="store_true", help="no live progress line on stderr")
+    g.add_argument("--seed", type=int, help="random seed (default %s)" % d.seed)
+    g = p.add_argument_group("reporting")
+    g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every)
+    g.add_argument("--eval-every", type=number(int, 0),
+                   help="held-out loss every N steps, 0 = only at the end (default %s)" % d.eval_every)
+    g.add_argument("--eval-docs", type=number(int, 0),
+                   help="held-out documents for those evaluations, 0 = all; the final one always uses all "
+                        "(default %s)" % d.eval_docs)
+    g.add_argument("--save-every", type=number(int, 0),
+                   help="checkpoint every N steps, 0 = only at the end and on Ctrl-C (default %s)" % d.save_every)
+    g.add_argument("--quiet", action="store_true", help="no progress on stderr")
     g = p.add_argument_group("sampling after training")
-    g.add_argument("--temperature", type=number(float, 0), default=d.temperature,
-                   help="softmax temperature; 0 always takes the likeliest token (default %(default)s)")
-    g.add_argument("--num-samples", type=number(int, 0), default=d.num_samples,
-                   help="how many documents to write (default %(default)s)")
+    g.add_argument("--temperature", type=number(float, 0),
+                   help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
+    g.add_argument("--num-samples", type=number(int, 0), help="how many documents to write (default %s)"
+                   % d.num_samples)
     p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args):
-    names = {f for f in TrainConfig.__dataclass_fields__}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    train(cfg)
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        if hasattr(args, "out") or hasattr(args, "overwrite"):
+            raise UsageError("--resume DIR continues the run in DIR; --out and --overwrite are for new runs")
+        train.resume(resume, given)
+        return 0
+    cfg = TrainConfig(**given)
+    run_dir = getattr(args, "out", None) or train.default_run_dir(cfg)
+    train.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False))
+    return 0
+
+
+def add_sample(sub):
+    p = sub.add_parser("sample", help="write samples from a trained model",
+                       description="Load a checkpoint and write samples, each marked new or seen in the "
+                                   "training data.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--run", metavar="DIR", default="runs/names",
+                       help="run directory holding checkpoint.json (default %(default)s)")
+    where.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file")
+    p.add_argument("--num-samples", type=number(int, 0), default=20, help="(default %(default)s)")
+    p.add_argument("--temperature", type=number(float, 0), default=0.5,
+                   help="softmax temperature; 0 always takes the likeliest token (default %(default)s)")
+    p.add_argument("--top-k", type=number(int, 0), default=0,
+                   help="draw only from the k likeliest tokens; 0 = all (default %(default)s)")
+    p.add_argument("--prompt", default="", help="the start of every sample (default: none)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: continue the checkpoint's random stream, which repeats the "
+                        "samples its training run printed)")
+    p.add_argument("--max-len", type=number(int, 1), default=None,
+                   help="most characters per sample, prompt included (default: the context, block_size)")
+    p.set_defaults(func=cmd_sample)
+
+
+def cmd_sample(args):
+    path = sample.checkpoint_path(args.run, args.checkpoint)
+    sample.sample_checkpoint(path, args.num_samples, args.temperature, args.top_k, args.prompt, args.seed,
+                             args.max_len)
     return 0
 
 
@@ -96,6 +149,7 @@ def make_parser(prog=PROG):
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     add_train(sub)
+    add_sample(sub)
     add_bench(sub)
     return parser
 
@@ -114,8 +168,8 @@ def main(argv=None, prog=PROG):
     except MicroGPTError as e:
         print("%s: error: %s" % (prog, e), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("%s: interrupted" % prog, file=sys.stderr)
+    except KeyboardInterrupt as e:  # train.Interrupted says what was saved
+        print("%s: %s" % (prog, e if str(e) else "interrupted"), file=sys.stderr)
         return 130
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0

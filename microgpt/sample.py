@@ -6,14 +6,29 @@ context is full. This uses plain floats through the fast engine's forward with a
 
 The arithmetic follows the reference: logits * temperature**-1, max-subtracted softmax with
 e * total**-1, and random.choices over the probabilities, so the same random stream draws the same names.
+
+Top-k keeps only the k likeliest tokens (ties with the k-th are kept too) by giving the rest a logit of
+-inf, so exp turns them into exactly 0; with top_k 0 nothing changes, to the bit.
+
+`sample_checkpoint` is the `microgpt sample` command: load a checkpoint, write, and tell which samples are
+new and which were already in the training data (like makemore's "in train" / "new"). It knows the
+training documents from the data file's path and SHA-256 stored in the checkpoint.
 """
 
 import math
+import os
+import random
 
+from . import checkpoint, data
 from .engine import Decoder
+from .errors import MicroGPTError
+from .model import GPT
 
 
-def next_token_probs(logits, temperature):
+def next_token_probs(logits, temperature, top_k=0):
+    if top_k and top_k < len(logits):
+        kth = sorted(logits, reverse=True)[top_k - 1]
+        logits = [l if l >= kth else -math.inf for l in logits]
     if temperature == 0:  # the limit of a cooler and cooler softmax: all mass on the likeliest token
         best = max(range(len(logits)), key=logits.__getitem__)
         return [1.0 if i == best else 0.0 for i in range(len(logits))]
@@ -28,8 +43,8 @@ def next_token_probs(logits, temperature):
     return [e * inv for e in exps]
 
 
-def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None):
-    """One document: the prompt followed by what the model writes after it."""
+def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, top_k=0):
+    """One document: the prompt followed by what the model writes after it (at most max_len characters)."""
     block_size = model.config.block_size
     max_len = block_size if max_len is None else min(max_len, block_size)
     ids = tokenizer.encode(prompt)
@@ -41,9 +56,83 @@ def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None):
     out = list(ids)
     choices = range(tokenizer.vocab_size)
     for _ in range(len(ids), max_len):
-        probs = next_token_probs(decoder.logits(token), temperature)
+        probs = next_token_probs(decoder.logits(token), temperature, top_k)
         token = rng.choices(choices, weights=probs)[0]
         if token == tokenizer.bos:
             break
         out.append(token)
     return tokenizer.decode(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# the `sample` command
+
+def checkpoint_path(run=None, checkpoint_file=None):
+    """The checkpoint named by --checkpoint FILE, or the one in --run DIR."""
+    if checkpoint_file:
+        return checkpoint_file
+    if os.path.exists(run) and not os.path.isdir(run):
+        raise MicroGPTError("%s is a file, not a run directory; pass a checkpoint file with --checkpoint" % run)
+    return os.path.join(run, "checkpoint.json")
+
+
+def training_docs(ck):
+    """The documents the checkpoint was trained on, or (None, why not) if the data file has changed."""
+    path, sha = ck.data.get("path"), ck.data.get("sha256")
+    seed, val_fraction = ck.config.get("seed"), ck.config.get("val_fraction")
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return None, "the training data %s is not there" % path
+    if not isinstance(seed, int) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
+        return None, "the checkpoint does not say how the data was split"
+    if data.sha256_of(path) != sha:
+        return None, "%s has changed since training" % path
+    docs = data.load_docs(path)
+    random.Random(seed).shuffle(docs)  # the split of train.py: the held-out docs are the shuffled tail
+    return data.split_docs(docs, val_fraction)[0], None
+
+
+def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="", seed=None, max_len=None,
+                      out=None):
+    """Print samples from the checkpoint at `path`. seed None continues the checkpoint's random stream,
+    so a finished run's checkpoint writes the very names its training run printed."""
+    say = (lambda line: print(line, file=out, flush=True)) if out else print
+    ck = checkpoint.load(path)
+    model = GPT(ck.model, random.Random(0))
+    model.params[:] = ck.params
+    tokenizer = data.Tokenizer(ck.vocab)
+    block_size = ck.model.block_size
+    for ch in prompt:
+        if ch not in tokenizer.index:
+            raise MicroGPTError("the prompt character %r (U+%04X) is not in the model's vocabulary: %s"
+                                % (ch, ord(ch), "".join(tokenizer.chars)))
+    if len(prompt) >= block_size:
+        raise MicroGPTError("the prompt has %d characters but the model's context is %d tokens: BOS and at most "
+                            "%d characters" % (len(prompt), block_size, block_size - 1))
+    max_len = block_size if max_len is None else max_len
+    if not len(prompt) < max_len <= block_size:
+        raise MicroGPTError("max_len must be more than the prompt's %d characters and at most the context, %d; "
+                            "got %d" % (len(prompt), block_size, max_len))
+    if top_k < 0 or temperature < 0 or not math.isfinite(temperature) or num_samples < 0:
+        raise MicroGPTError("top_k, temperature and num_samples must be 0 or more")
+    if seed is None:
+        rng = random.Random()
+        rng.setstate(ck.rng_state)
+    else:
+        rng = random.Random(seed)
+
+    say("checkpoint: %s (step %d, %d params, vocab size %d)" % (path, ck.step, model.num_params,
+                                                               tokenizer.vocab_size))
+    say("sampling: num_samples=%d temperature=%s top_k=%d prompt=%r seed=%s max_len=%d"
+        % (num_samples, temperature, top_k, prompt, "checkpoint" if seed is None else seed, max_len))
+    docs, why_unknown = training_docs(ck)
+    seen = set(docs) if docs is not None else None
+    names = [generate(model, tokenizer, rng, temperature, prompt, max_len, top_k) for _ in range(num_samples)]
+    for i, name in enumerate(names):
+        mark = "" if seen is None else "  (seen)" if name in seen else "  (new)"
+        say("sample %2d: %s%s" % (i + 1, name, mark))
+    if seen is None:
+        say("new or seen: unknown, %s" % why_unknown)
+    elif names:
+        new = sum(1 for n in names if n not in seen)
+        say("new (not in the training data): %d of %d (%.0f%%)" % (new, len(names), 100.0 * new / len(names)))
+    return names

@@ -1,0 +1,221 @@
+"""Training as a tool: the run directory, exact resume, held-out loss, minibatches, progress, and the
+default run still being the reference's, line for line."""
+
+import io
+import json
+import os
+import signal
+
+import pytest
+
+from microgpt import checkpoint, data, scalar_engine, train
+from microgpt.cli import main
+from microgpt.model import GPT
+from microgpt.train import TrainConfig
+
+# Karpathy's microgpt, default run: its printed losses and its 20 names
+REFERENCE_SAMPLES = ["kamon", "ann", "karai", "jaire", "vialan", "karia", "yeran", "anna", "areli", "kaina",
+                     "konna", "keylen", "liole", "alerin", "earan", "lenne", "kana", "lara", "alela", "anton"]
+
+
+@pytest.fixture
+def tiny(tmp_path, names_path):
+    """The first 300 names: big enough to split and to learn from, small enough to train in a blink."""
+    with open(names_path, encoding="utf-8") as f:
+        lines = f.read().splitlines()[:300]
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def small(data_path, **kw):
+    settings = dict(data=data_path, steps=24, batch_size=2, eval_every=5, eval_docs=10, save_every=7,
+                    num_samples=5, quiet=True)
+    settings.update(kw)
+    return TrainConfig(**settings)
+
+
+def records(run_dir):
+    with open(os.path.join(run_dir, train.METRICS)) as f:
+        return [json.loads(line) for line in f]
+
+
+class SigintAt:
+    """An engine that, at its n-th step, sends this process a real SIGINT (as Ctrl-C would)."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def loss_and_grad(self, model, batch):
+        self.calls += 1
+        if self.calls == self.n:
+            os.kill(os.getpid(), signal.SIGINT)
+        return train.engine.loss_and_grad(model, batch)
+
+
+def test_ctrl_c_then_resume_gives_the_same_bits_as_a_straight_run(tmp_path, tiny, monkeypatch):
+    straight_dir, split_dir = str(tmp_path / "straight"), str(tmp_path / "split")
+    straight = train.train(small(tiny), out=io.StringIO(), run_dir=straight_dir)
+
+    monkeypatch.setitem(train.ENGINES, "fast", SigintAt(10))
+    with pytest.raises(train.Interrupted, match="interrupted at step 10 of 24; checkpoint saved") as e:
+        train.train(small(tiny), out=io.StringIO(), run_dir=split_dir)
+    assert "--resume " + split_dir in str(e.value)
+    assert checkpoint.load(os.path.join(split_dir, train.CHECKPOINT)).step == 10
+    monkeypatch.undo()
+
+    out = io.StringIO()
+    resumed = train.resume(split_dir, out=out)
+    assert "(resumed at step 10)" in out.getvalue()
+    assert "step   11 /   24" in out.getvalue() and "step   10 /   24" not in out.getvalue()
+
+    # weights, Adam's moments, the random stream, the config: the checkpoint files are byte for byte equal
+    with open(os.path.join(straight_dir, train.CHECKPOINT), "rb") as a, \
+            open(os.path.join(split_dir, train.CHECKPOINT), "rb") as b:
+        assert a.read() == b.read()
+    # and so is every logged loss, learning rate and held-out loss (only the speed may differ)
+    strip = [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in records(straight_dir)]
+    assert strip == [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in records(split_dir)]
+    assert [r["step"] for r in strip if "loss" in r] == list(range(1, 25))
+    assert straight["losses"][10:] == resumed["losses"]
+    assert straight["samples"] == resumed["samples"] and straight["val_loss"] == resumed["val_loss"]
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, tiny, monkeypatch):
+    class TwoSigints(SigintAt):
+        def loss_and_grad(self, model, batch):
+            if self.calls + 1 == self.n:
+                os.kill(os.getpid(), signal.SIGINT)  # the first one only asks to stop after this step...
+            return SigintAt.loss_and_grad(self, model, batch)  # ...the second one means now
+    monkeypatch.setitem(train.ENGINES, "fast", TwoSigints(9))
+    run_dir = str(tmp_path / "run")
+    with pytest.raises(train.Interrupted, match="during step 9 of 24; not saved: the last good checkpoint, "
+                                                "step 7") as e:
+        train.train(small(tiny), out=io.StringIO(), run_dir=run_dir)
+    assert "\n" not in str(e.value)
+    assert checkpoint.load(os.path.join(run_dir, train.CHECKPOINT)).step == 7
+
+
+def test_resume_with_more_steps_stretches_the_schedule(tmp_path, tiny):
+    run_dir = str(tmp_path / "run")
+    train.train(small(tiny, steps=10, batch_size=1), out=io.StringIO(), run_dir=run_dir)
+    train.resume(run_dir, {"steps": 16}, out=io.StringIO())
+    lrs = {r["step"]: r["lr"] for r in records(run_dir) if "lr" in r}
+    assert [lrs[s] for s in range(1, 11)] == [0.01 * (1 - s / 10) for s in range(10)]
+    assert [lrs[s] for s in range(11, 17)] == [0.01 * (1 - s / 16) for s in range(10, 16)]
+    assert checkpoint.load(os.path.join(run_dir, train.CHECKPOINT)).step == 16
+    with pytest.raises(train.MicroGPTError, match="already trained 16 of 16 steps"):
+        train.resume(run_dir, out=io.StringIO())
+    with pytest.raises(train.MicroGPTError, match="--lr cannot change when resuming"):
+        train.resume(run_dir, {"steps": 20, "lr": 0.02}, out=io.StringIO())
+
+
+def test_held_out_loss_is_the_mean_over_every_predicted_token(tmp_path, tiny):
+    run_dir = str(tmp_path / "run")
+    result = train.train(small(tiny, eval_docs=4), out=io.StringIO(), run_dir=run_dir)
+    docs = data.load_docs(tiny)
+    train.random.Random(42).shuffle(docs)
+    val_docs = docs[-30:]  # 10% of 300, from the end of the shuffled list
+    model, tok = result["model"], result["tokenizer"]
+
+    def reference(docs):  # the scalar engine, one document at a time, weighted by its predicted tokens
+        nats = tokens = 0
+        for d in docs:
+            n = len(d) + 1  # every character and the closing BOS
+            nats += scalar_engine.loss_and_grad(model, [tok.frame(d)])[0] * n
+            tokens += n
+        return nats / tokens, tokens
+
+    evals = [r for r in records(run_dir) if "val_loss" in r]
+    assert [(r["step"], r["val_docs"]) for r in evals] == [(5, 4), (10, 4), (15, 4), (20, 4), (24, 30)]
+    loss, tokens = reference(val_docs)
+    assert evals[-1]["val_tokens"] == tokens
+    assert abs(evals[-1]["val_loss"] - loss) < 1e-12 and result["val_loss"] == evals[-1]["val_loss"]
+
+
+def test_a_batch_trains_on_the_mean_over_all_its_tokens(tmp_path, tiny):
+    result = train.train(small(tiny, steps=1, batch_size=3, num_samples=0), out=io.StringIO())
+    docs = data.load_docs(tiny)
+    rng = train.random.Random(42)
+    rng.shuffle(docs)
+    tok = data.Tokenizer.from_docs(docs)
+    model = GPT(TrainConfig().model_config(tok.vocab_size), rng)  # the same initial weights
+    per_doc = [(scalar_engine.loss_and_grad(model, [tok.frame(d)])[0], len(d) + 1) for d in docs[:3]]
+    expected = sum(loss * n for loss, n in per_doc) / sum(n for _, n in per_doc)
+    assert abs(result["losses"][0] - expected) < 1e-12
+
+
+def test_metrics_has_one_record_per_logged_step(tmp_path, tiny):
+    run_dir = str(tmp_path / "run")
+    train.train(small(tiny, steps=12, log_every=5, eval_every=0), out=io.StringIO(), run_dir=run_dir)
+    logged = [r for r in records(run_dir) if "loss" in r]
+    assert [r["step"] for r in logged] == [5, 10, 12]
+    assert all(set(r) == {"step", "loss", "lr", "tokens_per_s"} and r["tokens_per_s"] > 0 for r in logged)
+    assert [r["step"] for r in records(run_dir) if "val_loss" in r] == [12]
+    with open(os.path.join(run_dir, train.CONFIG)) as f:
+        saved = json.load(f)
+    assert saved["config"]["log_every"] == 5 and saved["model"]["n_embd"] == 16
+    assert saved["data"]["sha256"] == data.sha256_of(tiny)
+
+
+def test_an_existing_run_is_never_silently_replaced(tmp_path, tiny, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    flags = ["--data", tiny, "--steps", "3", "--num-samples", "0", "--quiet"]
+    assert main(flags) == 0 and main(flags) == 0  # the default folder steps aside: runs/tiny, runs/tiny-2
+    assert sorted(os.listdir("runs")) == ["tiny", "tiny-2"]
+    before = open("runs/tiny/checkpoint.json", "rb").read()
+    capsys.readouterr()
+    assert main(flags + ["--out", "runs/tiny", "--steps", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume runs/tiny" in err and "--overwrite" in err
+    assert open("runs/tiny/checkpoint.json", "rb").read() == before
+    assert main(flags + ["--out", "runs/tiny", "--steps", "4", "--overwrite"]) == 0
+    assert checkpoint.load("runs/tiny/checkpoint.json").step == 4
+    assert main(["--resume", "runs/tiny", "--steps", "6", "--quiet", "--num-samples", "0"]) == 0
+    assert checkpoint.load("runs/tiny/checkpoint.json").step == 6
+    assert main(["--resume", "runs/tiny", "--out", "elsewhere"]) == 2
+
+
+class FakeStream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_is_live_on_a_terminal_plain_elsewhere_and_silent_when_quiet(monkeypatch):
+    monkeypatch.setattr(train.Progress, "PLAIN_EVERY", 0.0)
+    shown = {}
+    for name, tty, enabled in [("terminal", True, True), ("pipe", False, True), ("quiet", True, False)]:
+        stream = FakeStream(tty)
+        p = train.Progress(stream, 0, 100, enabled)
+        p.start -= 10  # as if 10 s had passed
+        p.last -= 10
+        p.val_loss = 2.5
+        p.update(50, 2.75)
+        p.close()
+        shown[name] = stream.getvalue()
+    assert shown["terminal"].startswith("\r\033[Kstep 50/100 | loss 2.7500 | held-out 2.5000 | 5.0 steps/s")
+    assert "ETA 0m10s" in shown["terminal"] and shown["terminal"].endswith("\r\033[K")
+    assert shown["pipe"] == "step 50/100 | loss 2.7500 | held-out 2.5000 | 5.0 steps/s | ETA 0m10s\n"
+    assert shown["quiet"] == ""
+
+
+def test_the_default_run_is_still_the_reference_and_its_checkpoint_samples_the_same(
+        tmp_path, names_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--data", names_path, "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    steps = [l for l in lines if l.startswith("step ")]
+    assert len(steps) == 1000
+    assert steps[0] == "step    1 / 1000 | loss 3.3660" and steps[-1] == "step 1000 / 1000 | loss 2.6497"
+    assert [l.split(": ", 1)[1] for l in lines if l.startswith("sample ")] == REFERENCE_SAMPLES
+    assert "run dir: runs/names" in lines
+    # the checkpoint holds the random stream as training left it, so sampling goes on where it stopped
+    assert main(["sample"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    samples = [l.split(": ", 1)[1] for l in out if l.startswith("sample ")]
+    assert [s.rsplit("  ", 1)[0] for s in samples] == REFERENCE_SAMPLES
+    assert all(s.endswith(("  (new)", "  (seen)")) for s in samples)
