@@ -58,37 +58,40 @@ def add_train(sub):
                    help="continue the run in DIR from its checkpoint; only --steps and the reporting flags "
                         "may change")
     g = p.add_argument_group("model")
-    g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer)
-    g.add_argument("--n-embd", type=number(int, 1), help="embedding width (default %s)" % d.n_embd)
+    n = dict(metavar="N")
+    g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer, **n)
+    g.add_argument("--n-embd", type=number(int, 1), help="embedding width (default %s)" % d.n_embd, **n)
     g.add_argument("--n-head", type=number(int, 1), help="attention heads; must divide --n-embd (default %s)"
-                   % d.n_head)
-    g.add_argument("--block-size", type=number(int, 2), help="context length in tokens (default %s)" % d.block_size)
+                   % d.n_head, **n)
+    g.add_argument("--block-size", type=number(int, 2), help="context length in tokens (default %s)" % d.block_size,
+                   **n)
     g = p.add_argument_group("training")
-    g.add_argument("--steps", type=number(int, 1),
+    g.add_argument("--steps", metavar="N", type=number(int, 1),
                    help="optimizer steps in the whole run, the length of the lr schedule (default %s)" % d.steps)
-    g.add_argument("--batch-size", type=number(int, 1), help="documents per step (default %s)" % d.batch_size)
-    g.add_argument("--lr", type=number(float, 0, low_open=True),
+    g.add_argument("--batch-size", type=number(int, 1), help="documents per step (default %s)" % d.batch_size, **n)
+    g.add_argument("--lr", metavar="X", type=number(float, 0, low_open=True),
                    help="learning rate, decayed linearly to 0 (default %s)" % d.lr)
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="(default %s)" % d.optimizer)
-    g.add_argument("--val-fraction", type=number(float, 0, 0.99),
+    g.add_argument("--val-fraction", metavar="X", type=number(float, 0, 0.99),
                    help="share of documents held out from training (default %s)" % d.val_fraction)
     g.add_argument("--engine", choices=sorted(ENGINES),
                    help="fast (default) or scalar: the same numbers, the scalar one ~100x slower")
-    g.add_argument("--seed", type=int, help="random seed (default %s)" % d.seed)
+    g.add_argument("--seed", metavar="N", type=int, help="random seed (default %s)" % d.seed)
     g = p.add_argument_group("reporting")
-    g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every)
-    g.add_argument("--eval-every", type=number(int, 0),
+    g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every,
+                   **n)
+    g.add_argument("--eval-every", metavar="N", type=number(int, 0),
                    help="held-out loss every N steps, 0 = only at the end (default %s)" % d.eval_every)
-    g.add_argument("--eval-docs", type=number(int, 0),
+    g.add_argument("--eval-docs", metavar="N", type=number(int, 0),
                    help="held-out documents for those evaluations, 0 = all; the final one always uses all "
                         "(default %s)" % d.eval_docs)
-    g.add_argument("--save-every", type=number(int, 0),
+    g.add_argument("--save-every", metavar="N", type=number(int, 0),
                    help="checkpoint every N steps, 0 = only at the end and on Ctrl-C (default %s)" % d.save_every)
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
     g = p.add_argument_group("sampling after training")
-    g.add_argument("--temperature", type=number(float, 0),
+    g.add_argument("--temperature", metavar="X", type=number(float, 0),
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
-    g.add_argument("--num-samples", type=number(int, 0), help="how many documents to write (default %s)"
+    g.add_argument("--num-samples", metavar="N", type=number(int, 0), help="how many documents to write (default %s)"
                    % d.num_samples)
     p.set_defaults(func=cmd_train)
 
@@ -115,16 +118,16 @@ def add_sample(sub):
     where.add_argument("--run", metavar="DIR", default="runs/names",
                        help="run directory holding checkpoint.json (default %(default)s)")
     where.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file")
-    p.add_argument("--num-samples", type=number(int, 0), default=20, help="(default %(default)s)")
-    p.add_argument("--temperature", type=number(float, 0), default=0.5,
+    p.add_argument("--num-samples", metavar="N", type=number(int, 0), default=20, help="(default %(default)s)")
+    p.add_argument("--temperature", metavar="X", type=number(float, 0), default=0.5,
                    help="softmax temperature; 0 always takes the likeliest token (default %(default)s)")
-    p.add_argument("--top-k", type=number(int, 0), default=0,
+    p.add_argument("--top-k", metavar="N", type=number(int, 0), default=0,
                    help="draw only from the k likeliest tokens; 0 = all (default %(default)s)")
-    p.add_argument("--prompt", default="", help="the start of every sample (default: none)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--prompt", metavar="TEXT", default="", help="the start of every sample (default: none)")
+    p.add_argument("--seed", metavar="N", type=int, default=None,
                    help="random seed (default: continue the checkpoint's random stream, which repeats the "
                         "samples its training run printed)")
-    p.add_argument("--max-len", type=number(int, 1), default=None,
+    p.add_argument("--max-len", metavar="N", type=number(int, 1), default=None,
                    help="most characters per sample, prompt included (default: the context, block_size)")
     p.set_defaults(func=cmd_sample)
 

@@ -63,6 +63,8 @@ def test_ctrl_c_then_resume_gives_the_same_bits_as_a_straight_run(tmp_path, tiny
     assert "--resume " + split_dir in str(e.value)
     assert checkpoint.load(os.path.join(split_dir, train.CHECKPOINT)).step == 10
     monkeypatch.undo()
+    with open(os.path.join(split_dir, train.METRICS), "a") as f:  # what a kill -9 could leave behind:
+        f.write('{"step": 12, "loss": 9.0}\n{"step": 13, "lo')  # records past the checkpoint, a cut line
 
     out = io.StringIO()
     resumed = train.resume(split_dir, out=out)
@@ -118,13 +120,17 @@ def test_held_out_loss_is_the_mean_over_every_predicted_token(tmp_path, tiny):
     val_docs = docs[-30:]  # 10% of 300, from the end of the shuffled list
     model, tok = result["model"], result["tokenizer"]
 
-    def reference(docs):  # the scalar engine, one document at a time, weighted by its predicted tokens
+    def reference(docs):  # one document at a time, each weighted by its predicted tokens
         nats = tokens = 0
         for d in docs:
             n = len(d) + 1  # every character and the closing BOS
-            nats += scalar_engine.loss_and_grad(model, [tok.frame(d)])[0] * n
+            nats += train.engine.loss_only(model, [tok.frame(d)]) * n
             tokens += n
         return nats / tokens, tokens
+
+    for d in val_docs[:2]:  # and those per-document losses are the scalar engine's, the living definition
+        assert abs(train.engine.loss_only(model, [tok.frame(d)]) -
+                   scalar_engine.loss_and_grad(model, [tok.frame(d)])[0]) < 1e-12
 
     evals = [r for r in records(run_dir) if "val_loss" in r]
     assert [(r["step"], r["val_docs"]) for r in evals] == [(5, 4), (10, 4), (15, 4), (20, 4), (24, 30)]

@@ -1,0 +1,204 @@
+"""Every fault of issue 3, each as a user would meet it: one clear line on stderr, a non-zero exit code,
+no traceback, and nothing the user already had lost or damaged."""
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from microgpt import checkpoint
+from microgpt.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--steps", "6", "--num-samples", "0", "--quiet", "--eval-every", "0"]
+
+
+@pytest.fixture
+def tiny(tmp_path, names_path, monkeypatch):
+    """Work in a temporary folder with the first 200 names in tiny.txt."""
+    monkeypatch.chdir(tmp_path)
+    with open(names_path, encoding="utf-8") as f:
+        lines = f.read().splitlines()[:200]
+    with open("tiny.txt", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return "tiny.txt"
+
+
+def fails(capsys, argv, code=1):
+    """Run the CLI, expect `code` and a single stderr line; return that line."""
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+# --------------------------------------------------------------------------------------------------
+# bad data
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "has no documents: it is empty or blank"),
+    (b"  \n\n\t\n \n", "has no documents: it is empty or blank"),
+    (b"anna\nbob\n\xe9mile\n", "line 3 is not valid UTF-8"),
+])
+def test_bad_data_files(tmp_path, monkeypatch, capsys, content, message):
+    monkeypatch.chdir(tmp_path)
+    with open("data.txt", "wb") as f:
+        f.write(content)
+    assert message in fails(capsys, ["--data", "data.txt"] + FAST)
+    assert not os.path.exists("runs")  # no half-made run directory either
+
+
+def test_a_directory_where_a_file_belongs(tiny, capsys):
+    os.mkdir("folder")
+    assert "folder is a directory" in fails(capsys, ["--data", "folder"] + FAST)
+    assert "folder is a directory" in fails(capsys, ["sample", "--checkpoint", "folder"])
+    assert "tiny.txt is a file, not a run directory" in fails(capsys, ["sample", "--run", "tiny.txt"])
+    assert "it is a file" in fails(capsys, ["--data", "tiny.txt", "--out", "tiny.txt"] + FAST)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad flags and configurations
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
+    (["--steps", "0"], 2, "0 is out of range: must be at least 1"),
+    (["--lr", "-1"], 2, "must be above 0"),
+    (["--val-fraction", "1.5"], 2, "must be between 0 and 0.99"),
+    (["--steps", "ten"], 2, "'ten' is not a whole number"),
+    (["--block-size", "1"], 2, "1 is out of range: must be at least 2"),
+    (["--n-embd", "10", "--n-head", "3"], 1, "n_embd (10) must be divisible by n_head (3)"),
+    (["sample", "--top-k", "-1"], 2, "out of range"),
+])
+def test_bad_flags(tiny, capsys, argv, code, message):
+    if argv[0] != "sample":
+        argv = ["--data", tiny] + argv
+    assert message in fails(capsys, argv, code)
+
+
+# --------------------------------------------------------------------------------------------------
+# bad checkpoints: resuming never makes things worse
+
+def trained(tiny, out="run", extra=()):
+    assert main(["--data", tiny, "--out", out, "--save-every", "2"] + FAST + list(extra)) == 0
+    return os.path.join(out, "checkpoint.json")
+
+
+def rewrite(path, change):
+    with open(path, "rb") as f:
+        raw = f.read()
+    with open(path, "wb") as f:
+        f.write(change(raw))
+
+
+DAMAGE = {
+    "truncated": (lambda raw: raw[:len(raw) // 3], "truncated or corrupted"),
+    "corrupted": (lambda raw: raw[:200] + b"\x00\xff garbage \xfe" + raw[220:], "truncated or corrupted"),
+    "wrong version": (lambda raw: raw.replace(b'"version": 1', b'"version": 7', 1), "checkpoint version 7"),
+    "other shape": (lambda raw: raw.replace(b'"wte": {"shape": [', b'"wte": {"shape": [1', 1), "has shape"),
+    "foreign": (lambda raw: b'{"model_state_dict": {}}', "not a MicroGPT checkpoint"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_resume_from_a_damaged_checkpoint(tiny, capsys, damage):
+    path = trained(tiny)
+    change, message = DAMAGE[damage]
+    rewrite(path, change)
+    before = open(path, "rb").read()
+    line = fails(capsys, ["--resume", "run", "--steps", "10"])
+    assert message in line and path in line
+    assert open(path, "rb").read() == before
+
+
+def test_resume_from_nothing(tiny, capsys):
+    assert "run is not a run directory" in fails(capsys, ["--resume", "run"])
+    os.mkdir("run")
+    assert "no checkpoint at %s" % os.path.join("run", "checkpoint.json") in fails(capsys, ["--resume", "run"])
+
+
+def test_resume_when_the_data_changed_or_the_config_differs(tiny, capsys):
+    trained(tiny)
+    assert "--n-embd cannot change when resuming" in fails(capsys, ["--resume", "run", "--n-embd", "8"])
+    with open(tiny, "a") as f:
+        f.write("newname\n")
+    assert "is not the file this run trained on" in fails(capsys, ["--resume", "run", "--steps", "8"])
+
+
+def test_unwritable_run_directory(tiny, capsys):
+    with open("a-file", "w") as f:
+        f.write("x")
+    line = fails(capsys, ["--data", tiny, "--out", os.path.join("a-file", "run")] + FAST)
+    assert line.startswith("microgpt: error: cannot write to the run directory") and "--out DIR" in line
+    if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes anywhere
+        os.mkdir("locked")
+        os.chmod("locked", 0o500)
+        try:
+            assert "cannot write to the run directory" in fails(
+                capsys, ["--data", tiny, "--out", os.path.join("locked", "run")] + FAST)
+        finally:
+            os.chmod("locked", 0o700)
+
+
+# --------------------------------------------------------------------------------------------------
+# sampling
+
+def test_bad_prompts(tiny, capsys):
+    trained(tiny)
+    line = fails(capsys, ["sample", "--run", "run", "--prompt", "maX"])
+    assert "the prompt character 'X' (U+0058) is not in the model's vocabulary" in line
+    assert "has 16 characters but the model's context is 16 tokens" in fails(
+        capsys, ["sample", "--run", "run", "--prompt", "a" * 16])
+    assert "max_len must be more than the prompt's 2 characters" in fails(
+        capsys, ["sample", "--run", "run", "--prompt", "ma", "--max-len", "2"])
+    assert "no checkpoint at" in fails(capsys, ["sample", "--run", "elsewhere"])
+
+
+# --------------------------------------------------------------------------------------------------
+# divergence and interruption
+
+@pytest.mark.parametrize("lr", ["1e3", "1e300"])  # log of an underflowed probability; NaN from inf - inf
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tiny, capsys, lr):
+    line = fails(capsys, ["--data", tiny, "--out", "run", "--lr", lr, "--save-every", "1", "--steps", "50",
+                          "--quiet", "--num-samples", "0"])
+    m = re.search(r"the loss became (\S+) at step (\d+): training diverged; stopped without saving: "
+                  r"the last good checkpoint, step (\d+), is in (\S+); try a smaller --lr", line)
+    assert m, line
+    assert m.group(1) in ("nan", "inf")
+    bad_step, good_step = int(m.group(2)), int(m.group(3))
+    assert good_step == bad_step - 1
+    ck = checkpoint.load(m.group(4))
+    assert ck.step == good_step and all(math.isfinite(x) for x in ck.params)
+
+
+def test_ctrl_c_in_a_real_process_saves_and_exits_130(tiny):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "microgpt", "--data", tiny, "--out", "run", "--steps",
+                             "100000", "--save-every", "0", "--eval-every", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until it is well into training
+        try:
+            with open(os.path.join("run", "metrics.jsonl")) as f:
+                if len(f.readlines()) >= 20:
+                    break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    m = re.match(r"python -m microgpt: interrupted at step (\d+) of 100000; checkpoint saved to (\S+); continue with: "
+                 r"microgpt train --resume run$", lines[0])
+    assert m, lines
+    ck = checkpoint.load(m.group(2))
+    assert ck.step == int(m.group(1)) >= 20
+    with open(os.path.join("run", "metrics.jsonl")) as f:
+        assert json.loads(f.readlines()[-1])["step"] == ck.step
