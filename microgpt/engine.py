@@ -1,160 +1,249 @@
 """The fast engine: the same operations on flat lists of floats, each with a hand-written backward.
 
-Every operation comes as a pair, in the manner of llm.c:  *_forward(...) -> (out, cache)  computes its
-output and keeps what its backward needs;  *_backward(dout, cache) -> input gradients  applies the chain
-rule by hand. A Tape records the pairs as model.GPT.forward calls them and replays the backwards in
-reverse order. No graph of scalar nodes is built, which is where the scalar engine spends its time.
+Every operation comes as a pair, in the manner of llm.c:  *_forward(...) -> out (and what the backward
+needs)  and  *_backward(dout, ...) -> input gradients,  the chain rule applied by hand. A Tape records
+the pairs as model.GPT.forward calls them and replays the backwards in reverse order. No graph of scalar
+nodes is built, which is where the scalar engine spends its time.
 
-The forwards do the reference's arithmetic in the reference's order (sums left to right from 0, x**-0.5,
-e * total**-1), so logits and losses are the scalar engine's to the last bit. The backwards compute the
-same derivatives in a different order, so gradients agree to rounding (about 1e-15 relative).
+Almost all the arithmetic is one helper, matmul(a, b, n) = a @ b^T: the forward of a linear layer, both
+of its gradients, and the attention scores and mixing are all "dot every row of a with every row of b".
+Its dot products are generated as Python source once per length n and compiled (see compile_matmul),
+which is what makes pure Python fast here.
+
+The forwards do the reference's arithmetic in the reference's order (sums left to right, x**-0.5,
+e * total**-1, (1/n) * sum), so logits and losses are the scalar engine's to the last bit. The backwards
+compute the same derivatives in a different order, so gradients agree to rounding (about 1e-15 relative).
+Never use the builtin sum() on floats here: from Python 3.12 it rounds differently (compensated).
 
 A tensor is a flat list in row-major order: x[t * C + c] is channel c at position t.
 """
 
 import math
-
-
-class Tensor:
-    __slots__ = ("data", "rows", "cols", "grad")
-
-    def __init__(self, data, rows, cols):
-        self.data, self.rows, self.cols = data, rows, cols
-        self.grad = None
-
-
-class Weight:
-    """A matrix inside the flat parameter list: rows x cols starting at offset."""
-    __slots__ = ("offset", "rows", "cols")
-
-    def __init__(self, offset, rows, cols):
-        self.offset, self.rows, self.cols = offset, rows, cols
-
+import platform
 
 # --------------------------------------------------------------------------------------------------
-# forward/backward pairs. P = flat parameters, G = flat gradients (same layout).
+# the one matmul helper, and the code generator behind it
 
-def matmul_forward(x, T, n_in, P, w):
-    # out[t, o] = sum_i W[o, i] x[t, i]   (T, n_in) @ (n_out, n_in)^T -> (T, n_out)
-    off, n_out = w.offset, w.rows
+# PyPy's JIT turns plain loops into machine code by itself and gains nothing from generated source: it
+# would only spend its time tracing each of the many generated functions. So there the loops are used.
+UNROLL = platform.python_implementation() != "PyPy"
+MAX_UNROLL = 512  # longer dot products than this would nest too deep for Python's compiler
+MAX_LOCALS = 512  # b with at most this many numbers is unpacked whole into local variables
+_matmuls = {}  # (n, rows of b, or 0 for any) -> compiled matmul
+
+
+def matmul(a, b, n):
+    """a @ b^T for flat row-major a (R, n) and b (S, n): out[r * S + s] = sum_j a[r, j] b[s, j], (R, S).
+
+    Each sum runs left to right over j, like the scalar engine's sum(w * x ...).
+    """
+    key = (n, len(b) // n if UNROLL and len(b) <= MAX_LOCALS else 0)
+    f = _matmuls.get(key)
+    if f is None:
+        f = _matmuls[key] = compile_matmul(*key)
+    return f(a, b)
+
+
+def compile_matmul(n, S=0):
+    """Build and compile a matmul specialised to rows of length n (and to S rows of b, if S > 0).
+
+    The dot product is unrolled: for n = 3 it reads  a0 * b0 + a1 * b1 + a2 * b2,  where a0.. and b0..
+    are local variables. For S = 0 the source is
+
+        def matmul_3(a, b):
+            b_rows = [b[s:s + 3] for s in range(0, len(b), 3)]
+            out = []
+            for r in range(0, len(a), 3):
+                a0, a1, a2, = a[r:r + 3]
+                out += [a0 * b0 + a1 * b1 + a2 * b2 for b0, b1, b2, in b_rows]
+            return out
+
+    and for a small b, here S = 2 rows, all of b is unpacked once and the row of a meets each row of b
+    in one list display, with no loop over b at all:
+
+        def matmul_3x2(a, b):
+            b0_0, b0_1, b0_2, b1_0, b1_1, b1_2, = b
+            out = []
+            for r in range(0, len(a), 3):
+                a0, a1, a2, = a[r:r + 3]
+                out += [a0 * b0_0 + a1 * b0_1 + a2 * b0_2, a0 * b1_0 + a1 * b1_1 + a2 * b1_2]
+            return out
+
+    Unrolling removes the inner loop, its index arithmetic and its list lookups: the sum is one
+    expression that CPython evaluates on local variables without leaving its interpreter loop, about
+    3x faster than three nested loops. The sum starts from the first product rather than from 0;
+    0 + x == x for every float but -0.0, whose sign nothing downstream can see.
+    """
+    if not UNROLL or n > MAX_UNROLL:
+        return _matmul_loop(n)
+    a = ", ".join("a%d" % j for j in range(n)) + ","
+    if S == 0:
+        name = "matmul_%d" % n
+        b = ", ".join("b%d" % j for j in range(n)) + ","
+        dot = " + ".join("a%d * b%d" % (j, j) for j in range(n))
+        head = "    b_rows = [b[s:s + {n}] for s in range(0, len(b), {n})]\n"
+        row = "[{dot} for {b} in b_rows]".format(dot=dot, b=b)
+    else:
+        name = "matmul_%dx%d" % (n, S)
+        head = "    " + ", ".join("b%d_%d" % (s, j) for s in range(S) for j in range(n)) + ", = b\n"
+        row = "[%s]" % ", ".join(" + ".join("a%d * b%d_%d" % (j, s, j) for j in range(n)) for s in range(S))
+    src = ("def {name}(a, b):\n" + head +
+           "    out = []\n"
+           "    for r in range(0, len(a), {n}):\n"
+           "        {a} = a[r:r + {n}]\n"
+           "        out += {row}\n"
+           "    return out\n").format(name=name, n=n, a=a, row=row)
+    namespace = {}
+    exec(compile(src, "<%s>" % name, "exec"), namespace)
+    return namespace[name]
+
+
+def _matmul_loop(n):
+    # the same sums as the generated code, as plain loops, for rows too long to unroll
+    def matmul_loop(a, b):
+        out = []
+        for r in range(0, len(a), n):
+            for s in range(0, len(b), n):
+                acc = a[r] * b[s]
+                for j in range(1, n):
+                    acc += a[r + j] * b[s + j]
+                out.append(acc)
+        return out
+    return matmul_loop
+
+
+def transpose(a, cols):
+    """(R, cols) -> (cols, R): column c of a is the slice a[c::cols]."""
     out = []
-    for t in range(T):
-        xt = t * n_in
-        for o in range(n_out):
-            wo = off + o * n_in
-            acc = 0
-            for i in range(n_in):
-                acc += P[wo + i] * x[xt + i]
-            out.append(acc)
+    for c in range(cols):
+        out += a[c::cols]
     return out
 
 
-def matmul_backward(dout, x, T, n_in, P, G, w):
-    # dx[t, i] = sum_o dout[t, o] W[o, i];   dW[o, i] += sum_t dout[t, o] x[t, i]
-    off, n_out = w.offset, w.rows
-    dx = [0.0] * (T * n_in)
-    for t in range(T):
-        xt = t * n_in
-        for o in range(n_out):
-            d = dout[t * n_out + o]
-            if d == 0.0:
-                continue
-            wo = off + o * n_in
-            for i in range(n_in):
-                dx[xt + i] += d * P[wo + i]
-                G[wo + i] += d * x[xt + i]
-    return dx
+def columns(x, cols, start, width):
+    """Columns start..start+width of the flat (R, cols) matrix x, as a flat (R, width) matrix."""
+    out = []
+    for r in range(start, len(x), cols):
+        out += x[r:r + width]
+    return out
 
 
-def rmsnorm_forward(x, T, C):
+def put_columns(x, cols, start, part, width):
+    """Write the flat (R, width) matrix `part` into columns start..start+width of x, in place."""
+    for r, p in zip(range(start, len(x), cols), range(0, len(part), width)):
+        x[r:r + width] = part[p:p + width]
+
+
+def add_into(acc, offset, d):
+    """acc[offset + i] += d[i]: gradients flowing into a slice of the flat gradient list."""
+    end = offset + len(d)
+    acc[offset:end] = [a + b for a, b in zip(acc[offset:end], d)]
+
+
+# --------------------------------------------------------------------------------------------------
+# forward/backward pairs
+
+def linear_forward(x, W, n_in):
+    # out[t, o] = sum_i W[o, i] x[t, i]:  (T, n_in) @ (n_out, n_in)^T -> (T, n_out)
+    return matmul(x, W, n_in)
+
+
+def linear_backward(dout, x, W, n_in, n_out):
+    # dx[t, i] = sum_o dout[t, o] W[o, i]  = dout @ (W^T)^T
+    # dW[o, i] = sum_t dout[t, o] x[t, i]  = dout^T @ (x^T)^T
+    T = len(x) // n_in
+    dx = matmul(dout, transpose(W, n_in), n_out)
+    dW = matmul(transpose(dout, n_out), transpose(x, n_in), T)
+    return dx, dW
+
+
+def rmsnorm_forward(x, C):
     # y = x * rstd,  rstd = (mean(x^2) + eps)^-0.5
     out, rstds = [], []
-    for t in range(T):
-        row = x[t * C:(t + 1) * C]
+    inv_C = C ** -1
+    for r in range(0, len(x), C):
+        row = x[r:r + C]
         ms = 0
         for xi in row:
             ms += xi * xi
-        ms = ms * C ** -1
-        rstd = (ms + 1e-5) ** -0.5
+        rstd = (ms * inv_C + 1e-5) ** -0.5
         rstds.append(rstd)
-        out.extend([xi * rstd for xi in row])
+        out += [xi * rstd for xi in row]
     return out, rstds
 
 
-def rmsnorm_backward(dout, x, rstds, T, C):
+def rmsnorm_backward(dout, x, rstds, C):
     # dx_j = rstd dy_j - (rstd^3 / C) x_j sum_i dy_i x_i
     dx = []
-    for t in range(T):
-        row, drow, rstd = x[t * C:(t + 1) * C], dout[t * C:(t + 1) * C], rstds[t]
+    for r, rstd in zip(range(0, len(x), C), rstds):
+        row, drow = x[r:r + C], dout[r:r + C]
         dot = 0.0
         for xi, di in zip(row, drow):
             dot += xi * di
         k = rstd ** 3 * dot / C
-        dx.extend([rstd * di - k * xi for xi, di in zip(row, drow)])
+        dx += [rstd * di - k * xi for xi, di in zip(row, drow)]
     return dx
 
 
-def attention_forward(q, k, v, T, C, n_head, past=0):
-    # per head h and position t: a = softmax_s<=t(q_t . k_s / sqrt(hs));  out_t = sum_s a_s v_s
-    # q holds T positions that come after `past` positions already in k and v (a KV cache)
-    hs = C // n_head
-    scale = hs ** 0.5
-    scale = scale ** -1
-    out = [0.0] * (T * C)
-    att = []  # att[t * n_head + h] = the weights over positions 0..t
-    for t in range(T):
-        for h in range(n_head):
-            qo = t * C + h * hs
-            logits = []
-            for s in range(past + t + 1):
-                ko = s * C + h * hs
-                acc = 0
-                for j in range(hs):
-                    acc += q[qo + j] * k[ko + j]
-                logits.append(acc * scale)
-            m = max(logits)
-            exps = [math.exp(l - m) for l in logits]
-            total = 0
-            for e in exps:
-                total += e
-            inv = total ** -1
-            a = [e * inv for e in exps]
-            att.append(a)
-            for j in range(hs):
-                acc = 0
-                for s in range(past + t + 1):
-                    acc += a[s] * v[s * C + h * hs + j]
-                out[qo + j] = acc
-    return out, att
+def softmax(row):
+    # max-subtracted, e * total**-1, total summed left to right: the scalar engine's arithmetic
+    m = max(row)
+    exps = [math.exp(l - m) for l in row]
+    total = 0
+    for e in exps:
+        total += e
+    inv = total ** -1
+    return [e * inv for e in exps]
 
 
-def attention_backward(dout, q, k, v, att, T, C, n_head):
+def attention_forward(q, k, v, C, n_head, past=0):
+    """Causal self-attention, per head h: a_t = softmax_{s <= t}(q_t . k_s / sqrt(hs)), out_t = sum_s a_s v_s.
+
+    q holds T positions that come after `past` positions already in k and v (a KV cache), so k and v
+    hold S = past + T positions. Returns out (T, C) and, per head, the (T, S) attention weights with
+    zeros where s > t (adding 0 * v to a sum leaves it unchanged, so the zeros cost no exactness).
+    """
     hs = C // n_head
     scale = (hs ** 0.5) ** -1
+    T, S = len(q) // C, len(k) // C
+    out = [0.0] * (T * C)
+    atts = []
+    for h in range(0, C, hs):
+        q_h, k_h = columns(q, C, h, hs), columns(k, C, h, hs)  # (T, hs), (S, hs)
+        scores = matmul(q_h, k_h, hs)  # (T, S)
+        att = []
+        for t in range(T):
+            seen = past + t + 1
+            att += softmax([l * scale for l in scores[t * S:t * S + seen]])
+            att += [0.0] * (S - seen)
+        atts.append(att)
+        vT_h = transpose(columns(v, C, h, hs), hs)  # (hs, S)
+        put_columns(out, C, h, matmul(att, vT_h, S), hs)  # (T, hs)
+    return out, atts
+
+
+def attention_backward(dout, q, k, v, atts, C, n_head):
+    hs = C // n_head
+    scale = (hs ** 0.5) ** -1
+    T = len(q) // C
     dq, dk, dv = [0.0] * (T * C), [0.0] * (T * C), [0.0] * (T * C)
-    for t in range(T):
-        for h in range(n_head):
-            qo = t * C + h * hs
-            a = att[t * n_head + h]
-            # through out_t = sum_s a_s v_s
-            da = []
-            for s in range(t + 1):
-                vo = s * C + h * hs
-                acc = 0.0
-                for j in range(hs):
-                    acc += dout[qo + j] * v[vo + j]
-                    dv[vo + j] += a[s] * dout[qo + j]
-                da.append(acc)
-            # through the softmax: dlogit_s = a_s (da_s - sum_r a_r da_r)
+    for h, att in zip(range(0, C, hs), atts):
+        q_h, k_h, v_h = columns(q, C, h, hs), columns(k, C, h, hs), columns(v, C, h, hs)
+        dout_h = columns(dout, C, h, hs)
+        # through out = att @ v
+        datt = matmul(dout_h, v_h, hs)  # (T, T)
+        put_columns(dv, C, h, matmul(transpose(att, T), transpose(dout_h, hs), T), hs)
+        # through the softmax: dlogit_s = a_s (da_s - sum_r a_r da_r), then the 1/sqrt(hs)
+        dlogits = []
+        for r in range(0, T * T, T):
+            a, da = att[r:r + T], datt[r:r + T]
             mix = 0.0
-            for s in range(t + 1):
-                mix += a[s] * da[s]
-            for s in range(t + 1):
-                dl = a[s] * (da[s] - mix) * scale
-                ko = s * C + h * hs
-                for j in range(hs):
-                    dq[qo + j] += dl * k[ko + j]
-                    dk[ko + j] += dl * q[qo + j]
+            for a_s, da_s in zip(a, da):
+                mix += a_s * da_s
+            dlogits += [a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)]
+        # through scores = q_h @ k_h^T
+        put_columns(dq, C, h, matmul(dlogits, transpose(k_h, hs), T), hs)
+        put_columns(dk, C, h, matmul(transpose(dlogits, T), transpose(q_h, hs), T), hs)
     return dq, dk, dv
 
 
@@ -162,14 +251,7 @@ def nll_forward(logits, targets, V):
     # -log softmax(logits)[target] per position; probs are kept for the backward
     losses, probs = [], []
     for t, target in enumerate(targets):
-        row = logits[t * V:(t + 1) * V]
-        m = max(row)
-        exps = [math.exp(l - m) for l in row]
-        total = 0
-        for e in exps:
-            total += e
-        inv = total ** -1
-        p = [e * inv for e in exps]
+        p = softmax(logits[t * V:(t + 1) * V])
         probs.append(p)
         losses.append(-math.log(p[target]))
     return losses, probs
@@ -181,35 +263,61 @@ def nll_backward(dlosses, probs, targets):
     for d, p, target in zip(dlosses, probs, targets):
         row = [pv * d for pv in p]
         row[target] -= d
-        dlogits.extend(row)
+        dlogits += row
     return dlogits
 
 
 # --------------------------------------------------------------------------------------------------
 # the op set of model.GPT.forward, recording each backward on a tape
 
+class Tensor:
+    __slots__ = ("data", "rows", "cols", "grad")
+
+    def __init__(self, data, rows, cols):
+        self.data, self.rows, self.cols = data, rows, cols
+        self.grad = None  # filled by the backward pass; never modified in place, so it may be shared
+
+
+class Weight:
+    """A matrix inside the flat parameter list: rows x cols starting at offset."""
+    __slots__ = ("offset", "rows", "cols")
+
+    def __init__(self, offset, rows, cols):
+        self.offset, self.rows, self.cols = offset, rows, cols
+
+
+def accumulate(t, d):
+    t.grad = d if t.grad is None else [a + b for a, b in zip(t.grad, d)]
+
+
+def grad_or_zeros(t):
+    return t.grad if t.grad is not None else [0.0] * len(t.data)
+
+
 class FastOps:
     def __init__(self, model, grad=True, kv_cache=False):
         self.P = model.params
         self.G = [0.0] * len(self.P) if grad else None
         self.weights = {name: Weight(*spec) for name, spec in model.layout.items()}
-        self.tape = []
-        self.kv = {} if kv_cache else None  # layer -> (keys, values, length) for incremental sampling
+        self.written = set()  # offsets of the matrices whose gradient has been written into G
+        self.tape = []  # (backward, outputs) in forward order
+        self.kv = {} if kv_cache else None  # layer -> (keys, values) seen so far, for incremental sampling
         self.pos = 0  # positions already in the kv cache
 
-    def _record(self, fn):
+    def _record(self, backward, *outs):
         if self.G is not None:
-            self.tape.append(fn)
+            self.tape.append((backward, outs))
 
-    def _grad(self, t):
-        if t.grad is None:
-            t.grad = [0.0] * len(t.data)
-        return t.grad
+    def _weight_grad(self, w, dW):
+        # the first gradient into a matrix is written, later ones (a batch of documents) are added
+        if w.offset in self.written:
+            add_into(self.G, w.offset, dW)
+        else:
+            self.G[w.offset:w.offset + len(dW)] = dW
+            self.written.add(w.offset)
 
-    def _acc(self, t, d):
-        g = self._grad(t)
-        for i, di in enumerate(d):
-            g[i] += di
+    def _matrix(self, w):
+        return self.P[w.offset:w.offset + w.rows * w.cols]
 
     def embed(self, wte, wpe, tokens):
         C, P, pos0 = wte.cols, self.P, self.pos
@@ -218,54 +326,82 @@ class FastOps:
         data = []
         for t, token in enumerate(tokens):
             a, b = wte.offset + token * C, wpe.offset + (pos0 + t) * C
-            data.extend([P[a + c] + P[b + c] for c in range(C)])
+            data += [x + y for x, y in zip(P[a:a + C], P[b:b + C])]
         out = Tensor(data, len(tokens), C)
         if self.kv is not None:
             self.pos += len(tokens)
 
         def backward():
-            G = self.G
             for t, token in enumerate(tokens):
-                a, b = wte.offset + token * C, wpe.offset + (pos0 + t) * C
-                for c in range(C):
-                    d = out.grad[t * C + c]
-                    G[a + c] += d
-                    G[b + c] += d
-        self._record((backward, out))
+                d = out.grad[t * C:(t + 1) * C]
+                add_into(self.G, wte.offset + token * C, d)
+                add_into(self.G, wpe.offset + (pos0 + t) * C, d)
+        self._record(backward, out)
         return out
 
     def add(self, a, b):
         out = Tensor([x + y for x, y in zip(a.data, b.data)], a.rows, a.cols)
 
         def backward():
-            self._acc(a, out.grad)
-            self._acc(b, out.grad)
-        self._record((backward, out))
+            accumulate(a, out.grad)
+            accumulate(b, out.grad)
+        self._record(backward, out)
         return out
 
     def rmsnorm(self, x):
-        data, rstds = rmsnorm_forward(x.data, x.rows, x.cols)
+        data, rstds = rmsnorm_forward(x.data, x.cols)
         out = Tensor(data, x.rows, x.cols)
 
         def backward():
-            self._acc(x, rmsnorm_backward(out.grad, x.data, rstds, x.rows, x.cols))
-        self._record((backward, out))
+            accumulate(x, rmsnorm_backward(out.grad, x.data, rstds, x.cols))
+        self._record(backward, out)
         return out
+
+    def _linear(self, x, ws):
+        # one matmul for the weights `ws` stacked along their outputs: (T, n_in) -> (T, sum of rows)
+        W = []
+        for w in ws:
+            W += self._matrix(w)
+        n_in, n_out = x.cols, len(W) // x.cols
+        out = linear_forward(x.data, W, n_in)
+
+        def backward(dout):
+            dx, dW = linear_backward(dout, x.data, W, n_in, n_out)
+            accumulate(x, dx)
+            start = 0
+            for w in ws:
+                size = w.rows * w.cols
+                self._weight_grad(w, dW[start:start + size])
+                start += size
+        return out, n_out, backward
 
     def linear(self, x, w):
-        out = Tensor(matmul_forward(x.data, x.rows, x.cols, self.P, w), x.rows, w.rows)
+        data, n_out, linear_backward_ = self._linear(x, [w])
+        out = Tensor(data, x.rows, n_out)
+        self._record(lambda: linear_backward_(out.grad), out)
+        return out
+
+    def qkv(self, x, wq, wk, wv):
+        # q, k, v from one matmul over the three weights stacked: x is unpacked once, and the backward
+        # is one matmul for dx and one for the three weight gradients
+        data, n_out, linear_backward_ = self._linear(x, [wq, wk, wv])
+        q, k, v = (Tensor(columns(data, n_out, start, w.rows), x.rows, w.rows)
+                   for start, w in ((0, wq), (wq.rows, wk), (wq.rows + wk.rows, wv)))
 
         def backward():
-            self._acc(x, matmul_backward(out.grad, x.data, x.rows, x.cols, self.P, self.G, w))
-        self._record((backward, out))
-        return out
+            dout = [0.0] * len(data)
+            for start, t in ((0, q), (wq.rows, k), (wq.rows + wk.rows, v)):
+                put_columns(dout, n_out, start, grad_or_zeros(t), t.cols)
+            linear_backward_(dout)
+        self._record(backward, q, k, v)
+        return q, k, v
 
     def relu(self, x):
         out = Tensor([xi if xi > 0 else 0.0 for xi in x.data], x.rows, x.cols)
 
         def backward():
-            self._acc(x, [d if xi > 0 else 0.0 for xi, d in zip(x.data, out.grad)])
-        self._record((backward, out))
+            accumulate(x, [d if xi > 0 else 0.0 for xi, d in zip(x.data, out.grad)])
+        self._record(backward, out)
         return out
 
     def attention(self, q, k, v, n_head, layer=0):
@@ -274,19 +410,19 @@ class FastOps:
             # incremental decoding: attend over everything cached so far plus the new positions
             keys, values = self.kv.setdefault(layer, ([], []))
             past = len(keys) // C
-            keys.extend(k.data)
-            values.extend(v.data)
-            data, _ = attention_forward(q.data, keys, values, T, C, n_head, past)
+            keys += k.data
+            values += v.data
+            data, _ = attention_forward(q.data, keys, values, C, n_head, past)
             return Tensor(data, T, C)
-        data, att = attention_forward(q.data, k.data, v.data, T, C, n_head)
+        data, atts = attention_forward(q.data, k.data, v.data, C, n_head)
         out = Tensor(data, T, C)
 
         def backward():
-            dq, dk, dv = attention_backward(out.grad, q.data, k.data, v.data, att, T, C, n_head)
-            self._acc(q, dq)
-            self._acc(k, dk)
-            self._acc(v, dv)
-        self._record((backward, out))
+            dq, dk, dv = attention_backward(out.grad, q.data, k.data, v.data, atts, C, n_head)
+            accumulate(q, dq)
+            accumulate(k, dk)
+            accumulate(v, dv)
+        self._record(backward, out)
         return out
 
     def nll(self, logits, targets):
@@ -294,29 +430,32 @@ class FastOps:
         out = Tensor(losses, len(losses), 1)
 
         def backward():
-            self._acc(logits, nll_backward(out.grad, probs, targets))
-        self._record((backward, out))
+            accumulate(logits, nll_backward(out.grad, probs, targets))
+        self._record(backward, out)
         return out
 
     def mean(self, nlls):
-        n = sum(len(x.data) for x in nlls)
+        n = 0
         total = 0
         for x in nlls:
+            n += len(x.data)
             for loss in x.data:
                 total += loss
         out = Tensor([(1 / n) * total], 1, 1)
 
         def backward():
             for x in nlls:
-                self._acc(x, [out.grad[0] * (1 / n)] * len(x.data))
-        self._record((backward, out))
+                accumulate(x, [out.grad[0] * (1 / n)] * len(x.data))
+        self._record(backward, out)
         return out
 
     def backward(self, loss):
         loss.grad = [1.0]
-        for fn, out in reversed(self.tape):
-            if out.grad is not None:
-                fn()
+        for backward, outs in reversed(self.tape):
+            for out in outs:
+                if out.grad is not None:  # else nothing downstream used it
+                    backward()
+                    break
         return self.G
 
 

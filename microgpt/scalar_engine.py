@@ -52,6 +52,10 @@ class ScalarOps:
     def linear(self, x, w):
         return [linear(row, w) for row in x]
 
+    def qkv(self, x, wq, wk, wv):
+        # the queries, keys and values of attention: three linears of the same input
+        return self.linear(x, wq), self.linear(x, wk), self.linear(x, wv)
+
     def relu(self, x):
         return [[xi.relu() for xi in row] for row in x]
 
