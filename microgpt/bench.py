@@ -1,9 +1,281 @@
-"""Benchmark: time the fast and the scalar engine on the same training run. (Being written.)"""
+"""Benchmark: the fast and the scalar engine on the same training run, timed.
+
+It replays the default training run (the same documents, weights and learning-rate schedule as
+`microgpt train`) and times its steps only: forward, backward and the Adam update. Reading the data,
+held-out evaluation, checkpoints and sampling are left out; they are the same for both engines.
+
+The scalar engine takes ~0.1 s a step, so by default it runs the first 50 steps and its time for the
+whole run is extrapolated by tokens (the time per predicted token times the run's tokens); --full
+runs every step on every engine. "textbook" is Karpathy's original microgpt autograd (every constant
+a node, a recursive topological sort), rebuilt here as the baseline the scalar engine is measured
+against; it runs a few steps and is always extrapolated unless --full.
+
+Cost per predicted token, forward (C = n_embd, L = n_layer, V = vocab_size, t = position):
+12*L*C^2 multiply-adds in the linears (q, k, v, o: 4*C^2; fc1 and fc2: 2*4*C^2), V*C in lm_head, and
+2*L*C*(t+1) in attention (scores, then the weighted sum of values). Training does it three times over:
+the forward, the input gradients and the weight gradients. "ns/mult-add" divides the time by that.
+"""
+
+import argparse
+import math
+import os
+import platform
+import random
+import sys
+import time
+
+from . import data, engine, scalar_engine
+from .errors import MicroGPTError
+from .model import GPT
+from .optim import make_optimizer
+from .train import TrainConfig
+
+
+# --------------------------------------------------------------------------------------------------
+# the baseline: Karpathy's Value as published, constants and all
+
+class TextbookValue:
+    """microgpt's Value as written there: a constant becomes a node; backward sorts recursively."""
+    __slots__ = ("data", "grad", "_children", "_local_grads")
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data = data
+        self.grad = 0
+        self._children = children
+        self._local_grads = local_grads
+
+    def __add__(self, other):
+        other = other if isinstance(other, TextbookValue) else TextbookValue(other)
+        return TextbookValue(self.data + other.data, (self, other), (1, 1))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, TextbookValue) else TextbookValue(other)
+        return TextbookValue(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __pow__(self, other):
+        return TextbookValue(self.data ** other, (self,), (other * self.data ** (other - 1),))
+
+    def log(self):
+        return TextbookValue(math.log(self.data), (self,), (1 / self.data,))
+
+    def exp(self):
+        return TextbookValue(math.exp(self.data), (self,), (math.exp(self.data),))
+
+    def relu(self):
+        return TextbookValue(max(0, self.data), (self,), (float(self.data > 0),))
+
+    def __neg__(self):
+        return self * -1
+
+    def __radd__(self, other):
+        return self + other
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return other + (-self)
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __truediv__(self, other):
+        return self * other ** -1
+
+    def __rtruediv__(self, other):
+        return other * self ** -1
+
+    @staticmethod
+    def dot(a, b):
+        return sum(ai * bi for ai, bi in zip(a, b))  # the way microgpt writes every such sum
+
+    def backward(self):
+        topo, visited = [], set()
+
+        def build_topo(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._children:
+                    build_topo(child)
+                topo.append(v)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 100000))  # only for models deeper than the default
+        try:
+            build_topo(self)
+        finally:
+            sys.setrecursionlimit(limit)
+        self.grad = 1
+        for v in reversed(topo):
+            for child, local_grad in zip(v._children, v._local_grads):
+                child.grad += local_grad * v.grad
+
+
+def textbook_loss_and_grad(model, batch):
+    return scalar_engine.loss_and_grad(model, batch, value=TextbookValue)
+
+
+ENGINES = (("fast", engine.loss_and_grad), ("scalar", scalar_engine.loss_and_grad),
+           ("textbook", textbook_loss_and_grad))
+
+
+# --------------------------------------------------------------------------------------------------
+# the run
+
+def forward_macs(config, T):
+    """Multiply-adds of one forward pass over T positions (see the module docstring)."""
+    C, L = config.n_embd, config.n_layer
+    return T * (12 * L * C * C + config.vocab_size * C) + L * C * T * (T + 1)
+
+
+class Run:
+    """The default training run's documents, initial weights and schedule, ready to be replayed."""
+
+    def __init__(self, cfg):
+        path = cfg.data or data.ensure_names(log=lambda m: print(m, file=sys.stderr))
+        docs = data.load_docs(path)
+        self.rng = random.Random(cfg.seed)
+        self.rng.shuffle(docs)
+        self.tokenizer = data.Tokenizer.from_docs(docs)
+        self.model_config = cfg.model_config(self.tokenizer.vocab_size)
+        self.init_state = self.rng.getstate()  # the weights are drawn from here, as train.py does
+        train_docs, _ = data.split_docs(docs, cfg.val_fraction)
+        self.cfg = cfg
+        self.batches = [[self.tokenizer.frame(train_docs[(s * cfg.batch_size + b) % len(train_docs)])
+                         for b in range(cfg.batch_size)] for s in range(cfg.steps)]
+        n = self.model_config.block_size
+        self.tokens = [sum(min(n, len(d) - 1) for d in batch) for batch in self.batches]
+        self.macs = [3 * sum(forward_macs(self.model_config, min(n, len(d) - 1)) for d in batch)
+                     for batch in self.batches]
+
+    def train(self, loss_and_grad, steps):
+        """Train a fresh model for the first `steps` steps: (losses, wall seconds, CPU seconds)."""
+        cfg = self.cfg
+        rng = random.Random()
+        rng.setstate(self.init_state)
+        model = GPT(self.model_config, rng)
+        optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
+        losses = []
+        wall, cpu = time.perf_counter(), time.process_time()
+        for step in range(steps):
+            loss, grads = loss_and_grad(model, self.batches[step])
+            optimizer.step(model.params, grads, cfg.lr * (1 - step / cfg.steps))
+            losses.append(loss)
+        return losses, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def machine():
+    name = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %s cores" % (name, os.cpu_count())
+
+
+def interpreter():
+    impl = platform.python_implementation()
+    version = platform.python_version()
+    if impl == "PyPy":
+        pypy = sys.pypy_version_info
+        version += " (PyPy %d.%d.%d)" % (pypy.major, pypy.minor, pypy.micro)
+    return "%s %s" % (impl, version)
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+def count(text):
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("%s is out of range: must be at least 1" % text)
+    return value
 
 
 def add_arguments(parser):
-    parser.add_argument("--quick", action="store_true", help="a shorter run")
+    parser.add_argument("--data", metavar="FILE", default="",
+                        help="text file, one document per line (default: the names dataset)")
+    parser.add_argument("--steps", type=count, default=1000,
+                        help="length of the training run, all timed on the fast engine (default 1000)")
+    parser.add_argument("--scalar-steps", type=count, default=50,
+                        help="steps timed on the scalar engine, the rest extrapolated (default 50)")
+    parser.add_argument("--textbook-steps", type=count, default=5,
+                        help="steps timed on the textbook baseline, the rest extrapolated (default 5)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run: 100 fast steps, 10 scalar, 3 textbook")
+    parser.add_argument("--full", action="store_true",
+                        help="every step on every engine, nothing extrapolated (scalar ~2 min, textbook ~4)")
+    parser.add_argument("--no-textbook", action="store_true", help="skip the textbook baseline")
 
 
-def run(args):
-    raise NotImplementedError("the benchmark is not written yet")
+def run(args, out=None):
+    out = out or sys.stdout
+
+    def say(line=""):
+        print(line, file=out, flush=True)
+
+    cfg = TrainConfig(data=args.data, steps=100 if args.quick else args.steps, quiet=True)
+    want = {"fast": cfg.steps,
+            "scalar": 10 if args.quick else args.scalar_steps,
+            "textbook": 3 if args.quick else args.textbook_steps}
+    if args.full:
+        want = {name: cfg.steps for name in want}
+    if args.no_textbook:
+        del want["textbook"]
+    run_ = Run(cfg.validate())
+    tokens, macs = sum(run_.tokens), sum(run_.macs)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    say("interpreter: %s" % interpreter())
+    say("machine: %s, load average %.2f at start" % (machine(), load))
+    mc = run_.model_config
+    say("model: n_layer=%d n_embd=%d n_head=%d block_size=%d vocab_size=%d | run: %d steps, %d tokens, "
+        "%.1f M multiply-adds (3 x forward)" % (mc.n_layer, mc.n_embd, mc.n_head, mc.block_size,
+                                                mc.vocab_size, cfg.steps, tokens, macs / 1e6))
+    say()
+    say("%-9s %6s %9s %9s %9s %10s %12s %13s" % ("engine", "steps", "seconds", "cpu s", "steps/s",
+                                                  "tokens/s", "ns/mult-add", "s/whole run"))
+    results = {}
+    for name, loss_and_grad in ENGINES:
+        if name not in want:
+            continue
+        steps = min(want[name], cfg.steps)
+        losses, wall, cpu = run_.train(loss_and_grad, steps)
+        done_tokens, done_macs = sum(run_.tokens[:steps]), sum(run_.macs[:steps])
+        whole = wall * tokens / done_tokens
+        results[name] = (losses, whole)
+        say("%-9s %6d %9.2f %9.2f %9.1f %10.0f %12.1f %12.1f%s"
+            % (name, steps, wall, cpu, steps / wall, done_tokens / wall, wall / done_macs * 1e9, whole,
+               "" if steps == cfg.steps else " (extrapolated)"))
+    say()
+    fast_time = results["fast"][1]
+    for name in ("scalar", "textbook"):
+        if name in results:
+            say("fast engine speed-up over %s: %.0fx" % (name, results[name][1] / fast_time))
+    if "scalar" in results and "textbook" in results:
+        say("scalar engine speed-up over textbook: %.2fx" % (results["textbook"][1] / results["scalar"][1]))
+
+    # the same numbers: losses agree to the last bit where the arithmetic is the same, and else to print
+    fast = results["fast"][0]
+    for name in ("scalar", "textbook"):
+        if name not in results:
+            continue
+        other = results[name][0]
+        n = len(other)
+        exact = sum(1 for a, b in zip(fast, other) if a == b)
+        printed = sum(1 for a, b in zip(fast, other) if "%.4f" % a == "%.4f" % b)
+        worst = max(abs(a - b) for a, b in zip(fast, other))
+        say("losses, fast vs %s, first %d steps: %d identical to the bit, %d as printed (%%.4f), "
+            "largest difference %.1e" % (name, n, exact, printed, worst))
+    if "scalar" in results and "textbook" in results:
+        a, b = results["scalar"][0], results["textbook"][0]
+        n = min(len(a), len(b))
+        same = sum(1 for x, y in zip(a, b) if x == y)
+        say("losses, scalar vs textbook, first %d steps: %d identical to the bit" % (n, same))
+    return 0

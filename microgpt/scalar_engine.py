@@ -11,11 +11,6 @@ A tensor here is a list of rows, each a list of Values: x[t][c] is channel c at 
 from .autograd import Value
 
 
-def linear(x, w):
-    # y_o = sum_i w[o][i] x_i for one position
-    return [sum(wi * xi for wi, xi in zip(wo, x)) for wo in w]
-
-
 def softmax(logits):
     # subtracting the max changes nothing mathematically and keeps exp() from overflowing
     max_val = max(val.data for val in logits)
@@ -24,18 +19,13 @@ def softmax(logits):
     return [e / total for e in exps]
 
 
-def rmsnorm(x):
-    # x / sqrt(mean(x^2) + eps)
-    ms = sum(xi * xi for xi in x) / len(x)
-    scale = (ms + 1e-5) ** -0.5
-    return [xi * scale for xi in x]
-
-
 class ScalarOps:
     """The op set of model.GPT.forward, built from Values so that loss.backward() finds every gradient."""
 
-    def __init__(self, model):
-        self.leaves = [Value(p) for p in model.params]
+    def __init__(self, model, value=Value):
+        self.leaves = [value(p) for p in model.params]  # `value`: another Value class, for benchmarks
+        # dot(a, b) = sum(ai * bi for ai, bi in zip(a, b)): Value.dot makes it one node, same numbers
+        self.dot = value.dot
         self.weights = {}
         for name, (offset, rows, cols) in model.layout.items():
             self.weights[name] = [self.leaves[offset + r * cols: offset + (r + 1) * cols] for r in range(rows)]
@@ -47,10 +37,17 @@ class ScalarOps:
         return [[ai + bi for ai, bi in zip(ra, rb)] for ra, rb in zip(a, b)]
 
     def rmsnorm(self, x):
-        return [rmsnorm(row) for row in x]
+        # x / sqrt(mean(x^2) + eps), per position
+        out = []
+        for row in x:
+            ms = self.dot(row, row) / len(row)
+            scale = (ms + 1e-5) ** -0.5
+            out.append([xi * scale for xi in row])
+        return out
 
     def linear(self, x, w):
-        return [linear(row, w) for row in x]
+        # y_o = sum_i w[o][i] x_i, per position
+        return [[self.dot(wo, row) for wo in w] for row in x]
 
     def qkv(self, x, wq, wk, wv):
         # the queries, keys and values of attention: three linears of the same input
@@ -70,9 +67,10 @@ class ScalarOps:
                 q_h = q_t[hs:hs + head_dim]
                 k_h = [ks[hs:hs + head_dim] for ks in k[:t + 1]]
                 v_h = [vs[hs:hs + head_dim] for vs in v[:t + 1]]
-                attn_logits = [sum(q_h[j] * k_s[j] for j in range(head_dim)) / head_dim ** 0.5 for k_s in k_h]
+                attn_logits = [self.dot(q_h, k_s) / head_dim ** 0.5 for k_s in k_h]  # q . k / sqrt(hs)
                 attn_weights = softmax(attn_logits)
-                row.extend(sum(attn_weights[s] * v_h[s][j] for s in range(len(v_h))) for j in range(head_dim))
+                # out_j = sum_s a_s v_s[j]
+                row.extend(self.dot(attn_weights, [v_s[j] for v_s in v_h]) for j in range(head_dim))
             out.append(row)
         return out
 
@@ -85,9 +83,9 @@ class ScalarOps:
         return (1 / len(losses)) * sum(losses)
 
 
-def loss_and_grad(model, batch):
+def loss_and_grad(model, batch, value=Value):
     """(mean loss, d loss / d params as one flat list) for a batch of token lists."""
-    ops = ScalarOps(model)
+    ops = ScalarOps(model, value)
     loss = model.loss(ops, batch)
     loss.backward()
     return loss.data, [float(p.grad) for p in ops.leaves]
