@@ -1,0 +1,146 @@
+"""The fast engine against the scalar one, and the scalar one against microgpt's textbook Value.
+
+The scalar engine is the living definition: on random small models and batches the fast engine must give
+the same logits and loss to the last bit (its forwards do the same arithmetic in the same order) and the
+same gradients to rounding (its backwards sum in another order: ~1e-16 relative, checked at 1e-12).
+The scalar engine's shortcuts (constants and sums of products not made into nodes) must leave its
+gradients identical to the bit to those of the textbook graph, which builds every node.
+"""
+
+import random
+
+import pytest
+
+from microgpt import bench, engine, scalar_engine
+from microgpt.model import GPT, GPTConfig
+from microgpt.optim import SGD, Adam
+
+
+def random_case(seed):
+    """A small random model and a batch of documents, some longer than its context."""
+    rng = random.Random(seed)
+    n_embd = rng.choice([8, 12, 16])
+    n_head = rng.choice([h for h in (1, 2, 4) if n_embd % h == 0])
+    config = GPTConfig(vocab_size=rng.randint(3, 12), n_layer=rng.randint(1, 2), n_embd=n_embd,
+                       n_head=n_head, block_size=rng.choice([2, 3, 5, 8, 16]))
+    bos = config.vocab_size - 1
+    batch = [[bos] + [rng.randrange(bos) for _ in range(rng.randint(0, 20))] + [bos]
+             for _ in range(rng.randint(1, 4))]
+    return GPT(config, random.Random(seed)), batch
+
+
+def close(a, b):
+    return abs(a - b) <= 1e-12 * abs(b) + 1e-14
+
+
+def assert_grads_close(fast, scalar):
+    assert len(fast) == len(scalar)
+    bad = [(i, f, s) for i, (f, s) in enumerate(zip(fast, scalar)) if not close(f, s)]
+    assert not bad, "%d gradients differ, first (index, fast, scalar): %r" % (len(bad), bad[0])
+
+
+SEEDS = range(12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_logits_loss_and_every_gradient_agree(seed):
+    model, batch = random_case(seed)
+    for tokens in batch:
+        n = min(model.config.block_size, len(tokens) - 1)
+        fast = model.forward(engine.FastOps(model, grad=False), tokens[:n]).data
+        scalar = [v.data for row in model.forward(scalar_engine.ScalarOps(model), tokens[:n]) for v in row]
+        assert fast == scalar  # to the bit
+    loss_f, grads_f = engine.loss_and_grad(model, batch)
+    loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
+    assert loss_f == loss_s
+    assert_grads_close(grads_f, grads_s)
+    assert any(g != 0 for g in grads_f)
+    assert engine.loss_only(model, batch) == loss_f
+
+
+@pytest.mark.parametrize("seed", SEEDS[:4])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_training_steps_keep_the_engines_together(seed, optimizer):
+    model_f, batch = random_case(seed)
+    model_s, _ = random_case(seed)
+    opt_f, opt_s = (Adam(model_f.num_params), Adam(model_s.num_params)) if optimizer == "adam" else (SGD(), SGD())
+    rng = random.Random(seed)
+    for step in range(4):
+        docs = rng.sample(batch, rng.randint(1, len(batch)))
+        loss_f, grads_f = engine.loss_and_grad(model_f, docs)
+        loss_s, grads_s = scalar_engine.loss_and_grad(model_s, docs)
+        # step 1 starts from the same weights, so the same bits; after that the weights differ by rounding
+        if step == 0:
+            assert loss_f == loss_s
+            assert_grads_close(grads_f, grads_s)
+        assert abs(loss_f - loss_s) < 1e-12
+        opt_f.step(model_f.params, grads_f, 0.01)
+        opt_s.step(model_s.params, grads_s, 0.01)
+    assert max(abs(a - b) for a, b in zip(model_f.params, model_s.params)) < 1e-12
+    assert model_f.params != random_case(seed)[0].params  # they did move
+
+
+@pytest.mark.parametrize("seed", SEEDS[:6])
+def test_decoder_with_kv_cache_gives_the_full_forward_logits(seed):
+    model, batch = random_case(seed)
+    tokens = max(batch, key=len)[:model.config.block_size]
+    V = model.config.vocab_size
+    full = model.forward(engine.FastOps(model, grad=False), tokens).data
+    decoder = engine.Decoder(model)
+    for t, token in enumerate(tokens):
+        assert decoder.logits(token) == full[t * V:(t + 1) * V]
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_scalar_gradients_are_the_textbook_graphs_to_the_bit(seed):
+    # the textbook Value wraps every constant in a node and sums products with sum(); the scalar engine
+    # makes neither into nodes, yet must accumulate every gradient in the very same order
+    model, batch = random_case(seed)
+    loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
+    loss_t, grads_t = bench.textbook_loss_and_grad(model, batch)
+    assert loss_s == loss_t
+    assert grads_s == grads_t
+
+
+def naive_matmul(a, b, n):
+    out = []
+    for r in range(0, len(a), n):
+        for s in range(0, len(b), n):
+            acc = 0
+            for j in range(n):
+                acc += a[r + j] * b[s + j]
+            out.append(acc)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 40])
+def test_every_matmul_kernel_sums_like_the_textbook(n):
+    # the generated kernels (b in rows, b unpacked whole) and the loop kept for PyPy and long rows
+    rng = random.Random(n)
+    for R, S in ((1, 1), (3, 5), (4, 1)):
+        a = [rng.gauss(0, 1) for _ in range(R * n)]
+        b = [rng.gauss(0, 1) for _ in range(S * n)]
+        expected = naive_matmul(a, b, n)
+        for kernel in (engine.compile_matmul(n), engine.compile_matmul(n, S), engine._matmul_loop(n)):
+            assert kernel(a, b) == expected
+        assert engine.matmul(a, b, n) == expected
+
+
+def test_the_code_generator_is_cached_per_shape():
+    engine.matmul([1.0] * 6, [2.0] * 3, 3)
+    f = engine._matmuls[(3, 1)] if engine.UNROLL else engine._matmuls[(3, 0)]
+    engine.matmul([1.0] * 9, [3.0] * 3, 3)
+    assert (engine._matmuls[(3, 1)] if engine.UNROLL else engine._matmuls[(3, 0)]) is f
+
+
+def test_weight_gradients_of_a_batch_accumulate():
+    # a weight used by several documents gets the sum of their gradients, not the last one
+    model, _ = random_case(0)
+    bos = model.config.vocab_size - 1
+    a, b = [bos, 0, 1, bos], [bos, 1, 1, 0, bos]
+    _, g_ab = engine.loss_and_grad(model, [a, b])
+    _, g_a = engine.loss_and_grad(model, [a])
+    _, g_b = engine.loss_and_grad(model, [b])
+    n_a, n_b = len(a) - 1, len(b) - 1  # the batch loss is the mean over all predicted tokens
+    expected = [(n_a * x + n_b * y) / (n_a + n_b) for x, y in zip(g_a, g_b)]
+    assert all(close(x, y) or abs(x - y) < 1e-13 for x, y in zip(g_ab, expected))
