@@ -386,6 +386,7 @@ def evaluate(model, tokenizer, docs):
 
 
 def loop(cfg, docs, tokenizer, model, optimizer, rng, step, data_info, run, out, err):
+    """Train from `step` to cfg.steps, evaluating, saving and logging on the way; then sample."""
     out = out or sys.stdout
 
     def say(line):
@@ -406,7 +407,7 @@ def loop(cfg, docs, tokenizer, model, optimizer, rng, step, data_info, run, out,
 
     def snapshot():
         if not all(map(math.isfinite, model.params)):
-            raise MicroGPTError("the weights became infinite at step %d; stopped without saving: %s; try a "
+            raise MicroGPTError("the weights became NaN or infinite at step %d; stopped without saving: %s; try a "
                                 "smaller --lr" % (step, run.last_good()))
         return checkpoint.Checkpoint(step, asdict(cfg), model.config, tokenizer.chars, data_info,
                                      rng.getstate(), dict(optimizer.state(), name=optimizer.name), model.params)
@@ -420,69 +421,75 @@ def loop(cfg, docs, tokenizer, model, optimizer, rng, step, data_info, run, out,
         return loss
 
     loss_and_grad = ENGINES[cfg.engine].loss_and_grad
+
+    def take_step(step):
+        """One optimizer step (step is 0-based); returns the loss, or raises if the run diverged."""
+        batch = [tokenizer.frame(train_docs[(step * cfg.batch_size + b) % len(train_docs)])
+                 for b in range(cfg.batch_size)]
+        try:
+            loss, grads = loss_and_grad(model, batch)
+            if math.isfinite(loss):
+                optimizer.step(model.params, grads, cfg.lr * (1 - step / cfg.steps))
+        except (ArithmeticError, ValueError) as e:
+            # log(0) (a probability that underflowed to 0) or a float overflow: the run has diverged
+            if isinstance(e, ValueError) and "math domain" not in str(e):
+                raise
+            loss = math.inf
+        if not math.isfinite(loss):  # nothing is saved from here on: the last checkpoint stays the good one
+            progress.close()
+            raise MicroGPTError("the loss became %s at step %d: training diverged; stopped without saving: %s; "
+                                "try a smaller --lr" % (loss, step + 1, run.last_good() if run else "no run dir"))
+        return loss, sum(min(cfg.block_size, len(t) - 1) for t in batch)
+
     progress = Progress(err, step, cfg.steps, not cfg.quiet)
     losses, val_loss = [], None
     tokens_seen, last_time = 0, time.time()
     periodic_val = val_docs[:cfg.eval_docs] if cfg.eval_docs else val_docs
-    try:
-        with StopRequest() as stop:
-            try:
-                while step < cfg.steps and not stop.requested:
-                    batch = [tokenizer.frame(train_docs[(step * cfg.batch_size + b) % len(train_docs)])
-                             for b in range(cfg.batch_size)]
-                    lr = cfg.lr * (1 - step / cfg.steps)
-                    try:
-                        loss, grads = loss_and_grad(model, batch)
-                        if math.isfinite(loss):
-                            optimizer.step(model.params, grads, lr)
-                    except (ArithmeticError, ValueError) as e:
-                        # log(0) (a probability that underflowed) or a float overflow: the run has diverged
-                        if isinstance(e, ValueError) and "math domain" not in str(e):
-                            raise
-                        loss = math.inf
-                    if not math.isfinite(loss):
-                        progress.close()
-                        where = run.last_good() if run else "nothing was saved"
-                        raise MicroGPTError("the loss became %s at step %d: training diverged; stopped without "
-                                            "saving: %s; try a smaller --lr" % (loss, step + 1, where))
-                    step += 1
-                    losses.append(loss)
-                    tokens_seen += sum(min(cfg.block_size, len(t) - 1) for t in batch)
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        progress.close()
-                        say("step %4d / %4d | loss %.4f" % (step, cfg.steps, loss))
-                        now = time.time()
-                        if run:
-                            run.log({"step": step, "loss": loss, "lr": lr,
-                                     "tokens_per_s": round(tokens_seen / max(now - last_time, 1e-9), 1)})
-                        tokens_seen, last_time = 0, now
-                    if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps and val_docs:
-                        progress.close()
-                        progress.val_loss = held_out(periodic_val, step)
-                    if run and cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
-                        run.save(snapshot())
-                    progress.update(step, loss)
-                progress.close()
-                if stop.requested:
-                    if not run:
-                        raise Interrupted("interrupted at step %d of %d" % (step, cfg.steps))
+    with StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                loss, tokens = take_step(step)
+                step += 1
+                losses.append(loss)
+                tokens_seen += tokens
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    progress.close()
+                    say("step %4d / %4d | loss %.4f" % (step, cfg.steps, loss))
+                    now = time.time()
+                    if run:
+                        run.log({"step": step, "loss": loss, "lr": cfg.lr * (1 - (step - 1) / cfg.steps),
+                                 "tokens_per_s": round(tokens_seen / max(now - last_time, 1e-9), 1)})
+                    tokens_seen, last_time = 0, now
+                if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps and val_docs:
+                    progress.close()
+                    progress.val_loss = held_out(periodic_val, step)
+                if run and cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
+                    run.save(snapshot())
+                progress.update(step, loss)
+            progress.close()
+            if stop.requested:  # Ctrl-C: we are between two steps, so the state is whole
+                if run:
                     run.save(snapshot())
                     raise Interrupted("interrupted at step %d of %d; checkpoint saved to %s; continue with: "
                                       "microgpt train --resume %s" % (step, cfg.steps, run.checkpoint, run.path))
-                if val_docs:
-                    val_loss = held_out(val_docs, step)
-                if run:
-                    run.save(snapshot())
-                    say("saved: %s (step %d)" % (run.checkpoint, step))
-            except Interrupted:
-                raise
-            except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer: the step may be half done
-                progress.close()
-                where = run.last_good() if run else "nothing was saved"
-                raise Interrupted("interrupted during step %d of %d; not saved: %s" % (step + 1, cfg.steps, where))
-    finally:
-        if run:
-            run.close()
+                raise Interrupted("interrupted at step %d of %d" % (step, cfg.steps))
+            if val_docs:
+                val_loss = held_out(val_docs, step)
+            if run:
+                run.save(snapshot())
+                say("saved: %s (step %d)" % (run.checkpoint, step))
+            if stop.requested:  # Ctrl-C during the final evaluation: the run is complete, skip the samples
+                raise Interrupted("interrupted after the last step; the run is complete"
+                                  + ("; checkpoint saved to %s" % run.checkpoint if run else ""))
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer: the step may be half done
+            progress.close()
+            raise Interrupted("interrupted during step %d of %d; not saved: %s"
+                              % (step + 1, cfg.steps, run.last_good() if run else "no run dir"))
+        finally:
+            if run:
+                run.close()
 
     names = [sample.generate(model, tokenizer, rng, cfg.temperature) for _ in range(cfg.num_samples)]
     if names:
