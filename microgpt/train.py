@@ -101,7 +101,8 @@ class TrainConfig:
                   isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
                   isinstance(value, kind) and not isinstance(value, bool))
             if not ok:
-                raise MicroGPTError("config.%s must be a %s, got %s" % (name, kind.__name__, json.dumps(value)[:40]))
+                kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+                raise MicroGPTError("config.%s must be %s, got %s" % (name, kinds[kind], json.dumps(value)[:40]))
         return cls(**d).validate()
 
     def model_config(self, vocab_size):
@@ -328,7 +329,10 @@ def resume(run_dir, changes=None, out=None, err=None):
     if not os.path.isdir(run_dir):
         raise MicroGPTError("cannot resume: %s is not a run directory" % run_dir)
     ck = checkpoint.load(run.checkpoint)
-    cfg = TrainConfig.from_dict(dict(ck.config))
+    try:
+        cfg = TrainConfig.from_dict(dict(ck.config))
+    except MicroGPTError as e:
+        raise MicroGPTError("%s: %s" % (run.checkpoint, e))
     changes = dict(changes or {})
     for name, value in sorted(changes.items()):
         if name != "data" and name not in RESUMABLE and value != getattr(cfg, name):

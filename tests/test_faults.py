@@ -102,6 +102,9 @@ DAMAGE = {
     "wrong version": (lambda raw: raw.replace(b'"version": 1', b'"version": 7', 1), "checkpoint version 7"),
     "other shape": (lambda raw: raw.replace(b'"wte": {"shape": [', b'"wte": {"shape": [1', 1), "has shape"),
     "foreign": (lambda raw: b'{"model_state_dict": {}}', "not a MicroGPT checkpoint"),
+    "config type": (lambda raw: raw.replace(b'"steps": 6', b'"steps": true', 1),
+                    "config.steps must be a whole number, got true"),
+    "config value": (lambda raw: raw.replace(b'"n_head": 4', b'"n_head": 5', 1), "divisible"),
 }
 
 
