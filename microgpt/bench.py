@@ -206,7 +206,7 @@ def add_arguments(parser):
                         help="length of the training run, all timed on the fast engine (default 1000)")
     parser.add_argument("--scalar-steps", type=count, default=50,
                         help="steps timed on the scalar engine, the rest extrapolated (default 50)")
-    parser.add_argument("--textbook-steps", type=count, default=5,
+    parser.add_argument("--textbook-steps", type=count, default=20,
                         help="steps timed on the textbook baseline, the rest extrapolated (default 5)")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 100 fast steps, 10 scalar, 3 textbook")
