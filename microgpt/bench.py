@@ -4,11 +4,11 @@ It replays the default training run (the same documents, weights and learning-ra
 `microgpt train`) and times its steps only: forward, backward and the Adam update. Reading the data,
 held-out evaluation, checkpoints and sampling are left out; they are the same for both engines.
 
-The scalar engine takes ~0.1 s a step, so by default it runs the first 50 steps and its time for the
-whole run is extrapolated by tokens (the time per predicted token times the run's tokens); --full
-runs every step on every engine. "textbook" is Karpathy's original microgpt autograd (every constant
-a node, a recursive topological sort), rebuilt here as the baseline the scalar engine is measured
-against; it runs a few steps and is always extrapolated unless --full.
+By default the fast and the scalar engine run every step (~2 s and ~20 s). "textbook" is Karpathy's
+original microgpt autograd (every constant a node, every product and sum a node, a recursive
+topological sort), rebuilt here as the baseline both engines are measured against; at ~0.1 s a step it
+runs the first 20 steps and its time for the whole run is extrapolated by tokens (its time per
+predicted token times the run's tokens), and says so. --full runs every step on every engine.
 
 Cost per predicted token, forward (C = n_embd, L = n_layer, V = vocab_size, t = position):
 12*L*C^2 multiply-adds in the linears (q, k, v, o: 4*C^2; fc1 and fc2: 2*4*C^2), V*C in lm_head, and
@@ -204,14 +204,14 @@ def add_arguments(parser):
                         help="text file, one document per line (default: the names dataset)")
     parser.add_argument("--steps", type=count, default=1000,
                         help="length of the training run, all timed on the fast engine (default 1000)")
-    parser.add_argument("--scalar-steps", type=count, default=50,
-                        help="steps timed on the scalar engine, the rest extrapolated (default 50)")
+    parser.add_argument("--scalar-steps", type=count, default=None,
+                        help="steps timed on the scalar engine, the rest extrapolated (default: all)")
     parser.add_argument("--textbook-steps", type=count, default=20,
-                        help="steps timed on the textbook baseline, the rest extrapolated (default 5)")
+                        help="steps timed on the textbook baseline, the rest extrapolated (default 20)")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 100 fast steps, 10 scalar, 3 textbook")
     parser.add_argument("--full", action="store_true",
-                        help="every step on every engine, nothing extrapolated (scalar ~2 min, textbook ~4)")
+                        help="every step on every engine, nothing extrapolated (the textbook takes ~2 min)")
     parser.add_argument("--no-textbook", action="store_true", help="skip the textbook baseline")
 
 
@@ -223,7 +223,7 @@ def run(args, out=None):
 
     cfg = TrainConfig(data=args.data, steps=100 if args.quick else args.steps, quiet=True)
     want = {"fast": cfg.steps,
-            "scalar": 10 if args.quick else args.scalar_steps,
+            "scalar": 10 if args.quick else args.scalar_steps or cfg.steps,
             "textbook": 3 if args.quick else args.textbook_steps}
     if args.full:
         want = {name: cfg.steps for name in want}

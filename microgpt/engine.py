@@ -290,23 +290,19 @@ def accumulate(t, d):
     t.grad = d if t.grad is None else [a + b for a, b in zip(t.grad, d)]
 
 
-def grad_or_zeros(t):
-    return t.grad if t.grad is not None else [0.0] * len(t.data)
-
-
 class FastOps:
     def __init__(self, model, grad=True, kv_cache=False):
         self.P = model.params
         self.G = [0.0] * len(self.P) if grad else None
         self.weights = {name: Weight(*spec) for name, spec in model.layout.items()}
         self.written = set()  # offsets of the matrices whose gradient has been written into G
-        self.tape = []  # (backward, outputs) in forward order
+        self.tape = []  # (backward, output) in forward order
         self.kv = {} if kv_cache else None  # layer -> (keys, values) seen so far, for incremental sampling
         self.pos = 0  # positions already in the kv cache
 
-    def _record(self, backward, *outs):
+    def _record(self, backward, out):
         if self.G is not None:
-            self.tape.append((backward, outs))
+            self.tape.append((backward, out))
 
     def _weight_grad(self, w, dW):
         # the first gradient into a matrix is written, later ones (a batch of documents) are added
@@ -357,44 +353,16 @@ class FastOps:
         self._record(backward, out)
         return out
 
-    def _linear(self, x, ws):
-        # one matmul for the weights `ws` stacked along their outputs: (T, n_in) -> (T, sum of rows)
-        W = []
-        for w in ws:
-            W += self._matrix(w)
-        n_in, n_out = x.cols, len(W) // x.cols
-        out = linear_forward(x.data, W, n_in)
-
-        def backward(dout):
-            dx, dW = linear_backward(dout, x.data, W, n_in, n_out)
-            accumulate(x, dx)
-            start = 0
-            for w in ws:
-                size = w.rows * w.cols
-                self._weight_grad(w, dW[start:start + size])
-                start += size
-        return out, n_out, backward
-
     def linear(self, x, w):
-        data, n_out, linear_backward_ = self._linear(x, [w])
-        out = Tensor(data, x.rows, n_out)
-        self._record(lambda: linear_backward_(out.grad), out)
-        return out
-
-    def qkv(self, x, wq, wk, wv):
-        # q, k, v from one matmul over the three weights stacked: x is unpacked once, and the backward
-        # is one matmul for dx and one for the three weight gradients
-        data, n_out, linear_backward_ = self._linear(x, [wq, wk, wv])
-        q, k, v = (Tensor(columns(data, n_out, start, w.rows), x.rows, w.rows)
-                   for start, w in ((0, wq), (wq.rows, wk), (wq.rows + wk.rows, wv)))
+        W = self._matrix(w)
+        out = Tensor(linear_forward(x.data, W, x.cols), x.rows, w.rows)
 
         def backward():
-            dout = [0.0] * len(data)
-            for start, t in ((0, q), (wq.rows, k), (wq.rows + wk.rows, v)):
-                put_columns(dout, n_out, start, grad_or_zeros(t), t.cols)
-            linear_backward_(dout)
-        self._record(backward, q, k, v)
-        return q, k, v
+            dx, dW = linear_backward(out.grad, x.data, W, x.cols, w.rows)
+            accumulate(x, dx)
+            self._weight_grad(w, dW)
+        self._record(backward, out)
+        return out
 
     def relu(self, x):
         out = Tensor([xi if xi > 0 else 0.0 for xi in x.data], x.rows, x.cols)
@@ -451,11 +419,9 @@ class FastOps:
 
     def backward(self, loss):
         loss.grad = [1.0]
-        for backward, outs in reversed(self.tape):
-            for out in outs:
-                if out.grad is not None:  # else nothing downstream used it
-                    backward()
-                    break
+        for backward, out in reversed(self.tape):
+            if out.grad is not None:  # else nothing downstream used it
+                backward()
         # the tape's closures refer back to self: dropping them breaks that cycle, so the step's
         # activations are freed at once instead of waiting for the garbage collector (~7% faster)
         self.tape = []

@@ -89,8 +89,9 @@ class GPT:
             p = "layer%d." % i
             # attention: every position looks back at the positions up to itself
             h = ops.rmsnorm(x)
-            # three linears of h, (T, C) each; one op so that an engine may do them as one matmul
-            q, k, v = ops.qkv(h, w[p + "attn_wq"], w[p + "attn_wk"], w[p + "attn_wv"])
+            q = ops.linear(h, w[p + "attn_wq"])  # (T, C)
+            k = ops.linear(h, w[p + "attn_wk"])
+            v = ops.linear(h, w[p + "attn_wv"])
             a = ops.attention(q, k, v, cfg.n_head, i)  # (T, C), heads side by side
             x = ops.add(ops.linear(a, w[p + "attn_wo"]), x)  # residual
             # MLP: widen to 4C, ReLU, narrow back

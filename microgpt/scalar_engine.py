@@ -49,10 +49,6 @@ class ScalarOps:
         # y_o = sum_i w[o][i] x_i, per position
         return [[self.dot(wo, row) for wo in w] for row in x]
 
-    def qkv(self, x, wq, wk, wv):
-        # the queries, keys and values of attention: three linears of the same input
-        return self.linear(x, wq), self.linear(x, wk), self.linear(x, wv)
-
     def relu(self, x):
         return [[xi.relu() for xi in row] for row in x]
 
