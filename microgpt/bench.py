@@ -25,11 +25,9 @@ import sys
 import time
 
 from . import data, engine, scalar_engine
-from .errors import MicroGPTError
 from .model import GPT
 from .optim import make_optimizer
 from .train import TrainConfig
-
 
 # --------------------------------------------------------------------------------------------------
 # the baseline: Karpathy's Value as published, constants and all
