@@ -97,7 +97,7 @@ class TextbookValue:
                     build_topo(child)
                 topo.append(v)
         limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 100000))  # only for models deeper than the default
+        sys.setrecursionlimit(max(limit, 10000))  # only for models deeper than the default
         try:
             build_topo(self)
         finally:

@@ -99,7 +99,7 @@ def compile_matmul(n, S=0):
 
 
 def _matmul_loop(n):
-    # the same sums as the generated code, as plain loops, for rows too long to unroll
+    # the same sums as the generated code, as plain loops: for PyPy, and for rows too long to unroll
     def matmul_loop(a, b):
         out = []
         for r in range(0, len(a), n):
