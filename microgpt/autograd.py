@@ -36,14 +36,17 @@ class Value:
     def __pow__(self, exponent):
         if not isinstance(exponent, (int, float)):
             raise TypeError("Value ** supports a number exponent only")
-        # d/dx x^n = n x^(n-1)
-        return Value(self.data ** exponent, (self,), (exponent * self.data ** (exponent - 1),))
+        # d/dx x^n = n x^(n-1), and d/dx x^0 = 0 even at x = 0
+        local = exponent * self.data ** (exponent - 1) if exponent != 0 else 0.0
+        return Value(self.data ** exponent, (self,), (local,))
 
     def exp(self):
         e = math.exp(self.data)
         return Value(e, (self,), (e,))  # d/dx e^x = e^x
 
     def log(self):
+        if self.data == 0:  # the limit, not an error: a probability can underflow to 0 when training diverges
+            return Value(-math.inf, (self,), (math.inf,))
         return Value(math.log(self.data), (self,), (1 / self.data,))
 
     def relu(self):

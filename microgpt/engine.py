@@ -253,7 +253,8 @@ def nll_forward(logits, targets, V):
     for t, target in enumerate(targets):
         p = softmax(logits[t * V:(t + 1) * V])
         probs.append(p)
-        losses.append(-math.log(p[target]))
+        # a probability that underflowed to 0 (a diverging run) costs infinitely much, it is not an error
+        losses.append(-math.log(p[target]) if p[target] > 0 else math.inf)
     return losses, probs
 
 

@@ -147,6 +147,20 @@ def test_pow_needs_a_number():
         Value(2.0) ** Value(3.0)
 
 
+def test_log_of_zero_is_minus_infinity_and_zeroth_power_is_flat():
+    # a probability that underflows to 0 in a diverging run must give an infinite loss, not a crash
+    p = Value(0.0)
+    y = p.log()
+    y.backward()
+    assert y.data == -math.inf and p.grad == math.inf
+    with pytest.raises(ValueError):
+        Value(-1.0).log()
+    x = Value(0.0)
+    z = x ** 0
+    z.backward()
+    assert z.data == 1.0 and x.grad == 0.0
+
+
 def test_against_pytorch():
     torch = pytest.importorskip("torch", reason="torch is not installed: the PyTorch cross-check is skipped")
     for a0, b0, p0 in ((-1.5, 2.0, 0.7), (0.3, -0.8, 2.9), (2.2, 1.1, 0.25)):

@@ -144,3 +144,11 @@ def test_weight_gradients_of_a_batch_accumulate():
     n_a, n_b = len(a) - 1, len(b) - 1  # the batch loss is the mean over all predicted tokens
     expected = [(n_a * x + n_b * y) / (n_a + n_b) for x, y in zip(g_a, g_b)]
     assert all(close(x, y) or abs(x - y) < 1e-13 for x, y in zip(g_ab, expected))
+
+
+def test_a_target_with_probability_zero_costs_infinity_in_both_engines():
+    # exp(-1000) underflows: p(target) is exactly 0.0, as when a diverging run pushes logits far apart
+    losses, _ = engine.nll_forward([0.0, -1000.0], [1], 2)
+    assert losses == [float("inf")]
+    logits = [[scalar_engine.Value(0.0), scalar_engine.Value(-1000.0)]]
+    assert scalar_engine.ScalarOps.nll(None, logits, [1])[0].data == float("inf")
