@@ -6,7 +6,7 @@ the optimizer's moments, the step, the random generator's state and the identity
 it. Python writes a float as the shortest text that reads back as the same float (repr), so weights
 survive the round trip bit for bit; NaN and infinity are not JSON and are refused both ways.
 
-A file is written atomically: to a temporary file in the same folder, flushed and fsynced, then renamed
+A file is written atomically (data.write_atomic): to a temporary file in the same folder, fsynced, then renamed
 over the old one (rename within a folder is atomic on POSIX and Windows), then the folder is fsynced so
 the rename itself survives a power cut. A crash at any moment leaves either the old checkpoint or the
 new one, never half of one; at worst a stray `.checkpoint.json.*.tmp` is left behind.
@@ -29,6 +29,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, fields
 
+from . import data
 from .errors import MicroGPTError
 from .model import GPTConfig, param_shapes
 
@@ -52,42 +53,6 @@ class Checkpoint:
 # --------------------------------------------------------------------------------------------------
 # writing
 
-def write_atomic(path, text):
-    """Replace `path` with `text` so that a crash leaves the old file or the new one, never a mix."""
-    folder = os.path.dirname(os.path.abspath(path))
-    # a fresh name in the same folder (rename is only atomic within one file system); created like any
-    # file, so it gets the usual permissions from the umask (tempfile.mkstemp would make it owner-only)
-    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(), os.urandom(4).hex()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(folder)
-
-
-def fsync_dir(folder):
-    """Make a rename in `folder` durable. Not possible (nor needed) on Windows."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def to_json(ck):
     """The checkpoint as JSON text. Raises ValueError if any number is NaN or infinite."""
     weights, offset = {}, 0
@@ -107,7 +72,7 @@ def save(path, ck):
     except ValueError:
         raise MicroGPTError("refusing to save %s: the weights or optimizer state are not finite" % path)
     try:
-        write_atomic(path, text)
+        data.write_atomic(path, text)
     except OSError as e:
         raise MicroGPTError("cannot write %s: %s" % (path, e.strerror or e))
 

@@ -10,7 +10,6 @@ Left out: subword tokenizers (BPE). With 27 tokens the model and this file stay 
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -41,20 +40,45 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def write_atomic(path, data):
-    """Write bytes so that `path` is either its old self or complete, never half written."""
+def write_atomic(path, payload):
+    """Replace `path` with `payload` (bytes or text) so that a crash leaves the old file or the new one.
+
+    The bytes go to a fresh file in the same folder (a rename is atomic only within one file system),
+    are fsynced, and only then renamed over `path`; the folder is fsynced last so the rename is durable.
+    """
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    # created like any file, so it gets the usual permissions (tempfile.mkstemp would make it owner-only)
+    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(), os.urandom(4).hex()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.write(payload)
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
         raise
+    fsync_dir(folder)
+
+
+def fsync_dir(folder):
+    """Make a rename in `folder` durable. Not possible (nor needed) on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def ensure_names(url=None, folder=None, timeout=30.0, log=None):

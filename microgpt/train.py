@@ -251,7 +251,7 @@ class RunDir:
         except OSError as e:
             raise self.unwritable(e)
         try:
-            checkpoint.write_atomic(self.metrics, "".join(kept))
+            data.write_atomic(self.metrics, "".join(kept))
             self.log_file = open(self.metrics, "a", encoding="utf-8")
         except OSError as e:
             raise self.unwritable(e)
@@ -265,7 +265,7 @@ class RunDir:
         text = json.dumps({"microgpt": __version__, "config": asdict(cfg), "model": asdict(model_config),
                            "data": data_info}, indent=2, ensure_ascii=False) + "\n"
         try:
-            checkpoint.write_atomic(self.config, text)
+            data.write_atomic(self.config, text)
         except OSError as e:
             raise self.unwritable(e)
 
