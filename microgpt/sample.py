@@ -20,7 +20,7 @@ import os
 import random
 
 from . import checkpoint, data
-from .engine import Decoder
+from .engine import Decoder, softmax
 from .errors import MicroGPTError
 from .model import GPT
 
@@ -32,15 +32,8 @@ def next_token_probs(logits, temperature, top_k=0):
     if temperature == 0:  # the limit of a cooler and cooler softmax: all mass on the likeliest token
         best = max(range(len(logits)), key=logits.__getitem__)
         return [1.0 if i == best else 0.0 for i in range(len(logits))]
-    inv_t = temperature ** -1
-    scaled = [l * inv_t for l in logits]
-    m = max(scaled)
-    exps = [math.exp(l - m) for l in scaled]
-    total = 0
-    for e in exps:
-        total += e
-    inv = total ** -1
-    return [e * inv for e in exps]
+    inv_t = temperature ** -1  # the reference's logits / temperature, which a Value computes this way
+    return softmax([l * inv_t for l in logits])
 
 
 def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, top_k=0):
