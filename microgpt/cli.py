@@ -159,10 +159,13 @@ def make_parser(prog=PROG):
 
 def main(argv=None, prog=PROG):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["train"] + argv  # `microgpt` alone, or with only flags, trains
     parser = make_parser(prog)
     try:
+        if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+            raise UsageError("unknown command %r: choose from %s (see %s --help)"
+                             % (argv[0], ", ".join(COMMANDS), prog))
         args = parser.parse_args(argv)
         return args.func(args)
     except UsageError as e:

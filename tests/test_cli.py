@@ -37,6 +37,12 @@ def test_help(capsys):
         assert flag in out
 
 
+def test_unknown_command_is_one_line(capsys):
+    code, out, err = run(capsys, "trian", "--steps", "1")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "unknown command 'trian'" in err and "train, sample, bench" in err
+
+
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and __version__ in out
