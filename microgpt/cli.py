@@ -75,7 +75,7 @@ def add_train(sub):
     g.add_argument("--val-fraction", metavar="X", type=number(float, 0, 0.99),
                    help="share of documents held out from training (default %s)" % d.val_fraction)
     g.add_argument("--engine", choices=sorted(ENGINES),
-                   help="fast (default) or scalar: the same numbers, the scalar one ~100x slower")
+                   help="fast (default) or scalar: the same numbers, the scalar one ~5x slower")
     g.add_argument("--seed", metavar="N", type=int, help="random seed (default %s)" % d.seed)
     g = p.add_argument_group("reporting")
     g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every,

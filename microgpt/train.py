@@ -60,7 +60,7 @@ class TrainConfig:
     eps: float = 1e-8
     val_fraction: float = 0.1  # share of documents held out (taken from the end of the shuffled list)
     seed: int = 42  # seeds the one random stream: shuffle, weights, sampling
-    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~100x slower
+    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower
     log_every: int = 1  # print the loss every this many steps (and at the last)
     eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
     eval_docs: int = 300  # held-out documents used by those evaluations (0 = all); the final one uses all
