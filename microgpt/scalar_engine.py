@@ -1,8 +1,9 @@
 """The scalar engine: the model's operations composed from autograd Values, one number at a time.
 
 This is the living definition of the arithmetic. Every sum runs left to right from 0, every division is
-a multiplication by a power -1, exactly as Karpathy's microgpt writes them, so a run with this engine
-reproduces that program's numbers. The fast engine (engine.py) must agree with this one; when they
+a multiplication by a power -1, exactly as Karpathy's microgpt writes them, so for the same weights its
+losses and gradients are that program's to the bit, and a whole run prints that program's losses and
+names. The fast engine (engine.py) must agree with this one; when they
 disagree, the fast one is wrong.
 
 A tensor here is a list of rows, each a list of Values: x[t][c] is channel c at position t.
