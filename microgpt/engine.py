@@ -30,6 +30,7 @@ UNROLL = platform.python_implementation() != "PyPy"
 MAX_UNROLL = 512  # longer dot products than this would nest too deep for Python's compiler
 MAX_LOCALS = 512  # b with at most this many numbers is unpacked whole into local variables
 _matmuls = {}  # (n, rows of b, or 0 for any) -> compiled matmul
+_sparse_matmuls = {}  # S -> compiled sparse_matmul
 
 
 def matmul(a, b, n):
@@ -112,6 +113,81 @@ def _matmul_loop(n):
     return matmul_loop
 
 
+def sparse_matmul(a, b, n):
+    """a @ b for flat a (R, n) that is mostly exact zeros and flat b (n, S): (R, S). Note: b, not b^T.
+
+    Row r of the output is the sum over j of a[r, j] * (row j of b), over the j where a[r, j] != 0 only.
+    After a ReLU about 80% of the entries are exactly zero (measured on the default run), so this does a
+    fifth of the multiply-adds of matmul. Each output still sums its terms left to right; skipping a
+    term 0 * b leaves every partial sum unchanged (x + 0 == x), but for the sign of a zero.
+    """
+    S = len(b) // n
+    f = _sparse_matmuls.get(S)
+    if f is None:
+        f = _sparse_matmuls[S] = compile_sparse_matmul(S)
+    return f(a, b, n)
+
+
+def compile_sparse_matmul(S):
+    """Build and compile sparse_matmul for rows of b of length S. For S = 2 the source is
+
+        def sparse_matmul_2(a, b, n):
+            b_rows = [b[j:j + 2] for j in range(0, len(b), 2)]
+            out = []
+            for r in range(0, len(a), n):
+                o0 = o1 = 0.0
+                for a_j, b_row in zip(a[r:r + n], b_rows):
+                    if a_j:
+                        b0, b1, = b_row
+                        o0 += a_j * b0
+                        o1 += a_j * b1
+                out += [o0, o1]
+            return out
+
+    The row of the output lives in local variables o0.. while the nonzero a_j are added in.
+    """
+    if not UNROLL or S > MAX_UNROLL:
+        return _sparse_matmul_loop(S)
+    outs = ", ".join("o%d" % s for s in range(S))
+    src = ("def sparse_matmul_{S}(a, b, n):\n"
+           "    b_rows = [b[j:j + {S}] for j in range(0, len(b), {S})]\n"
+           "    out = []\n"
+           "    for r in range(0, len(a), n):\n"
+           "        {zeros} = 0.0\n"
+           "        for a_j, b_row in zip(a[r:r + n], b_rows):\n"
+           "            if a_j:\n"
+           "                {b}, = b_row\n"
+           "{adds}\n"
+           "        out += [{outs}]\n"
+           "    return out\n").format(
+        S=S, outs=outs, zeros=" = ".join("o%d" % s for s in range(S)),
+        b=", ".join("b%d" % s for s in range(S)),
+        adds="\n".join("                o%d += a_j * b%d" % (s, s) for s in range(S)))
+    namespace = {}
+    exec(compile(src, "<sparse_matmul_%d>" % S, "exec"), namespace)
+    return namespace["sparse_matmul_%d" % S]
+
+
+def _sparse_matmul_loop(S):
+    def sparse_matmul_loop(a, b, n):
+        out = []
+        for r in range(0, len(a), n):
+            row = [0.0] * S
+            for j in range(n):
+                a_j = a[r + j]
+                if a_j:
+                    for s in range(S):
+                        row[s] += a_j * b[j * S + s]
+            out += row
+        return out
+    return sparse_matmul_loop
+
+
+def mostly_zeros(a):
+    # list.count runs in C: about 1 ns an entry, against ~15 ns for each multiply-add it can save
+    return 2 * a.count(0.0) > len(a)
+
+
 def transpose(a, cols):
     """(R, cols) -> (cols, R): column c of a is the slice a[c::cols]."""
     out = []
@@ -145,6 +221,8 @@ def add_into(acc, offset, d):
 
 def linear_forward(x, W, n_in):
     # out[t, o] = sum_i W[o, i] x[t, i]:  (T, n_in) @ (n_out, n_in)^T -> (T, n_out)
+    if mostly_zeros(x):  # the input of mlp_fc2, a ReLU's output
+        return sparse_matmul(x, transpose(W, n_in), n_in)
     return matmul(x, W, n_in)
 
 
@@ -152,9 +230,12 @@ def linear_backward(dout, x, W, n_in, n_out):
     # dx[t, i] = sum_o dout[t, o] W[o, i]  = dout @ (W^T)^T
     # dW[o, i] = sum_t dout[t, o] x[t, i]  = dout^T @ (x^T)^T
     T = len(x) // n_in
+    if mostly_zeros(dout):  # mlp_fc1's, zero where the ReLU was
+        return sparse_matmul(dout, W, n_out), sparse_matmul(transpose(dout, n_out), x, T)
     dx = matmul(dout, transpose(W, n_in), n_out)
-    dW = matmul(transpose(dout, n_out), transpose(x, n_in), T)
-    return dx, dW
+    if mostly_zeros(x):  # mlp_fc2's: dW^T = x^T @ dout
+        return dx, transpose(sparse_matmul(transpose(x, n_in), dout, T), n_out)
+    return dx, matmul(transpose(dout, n_out), transpose(x, n_in), T)
 
 
 def rmsnorm_forward(x, C):

@@ -126,6 +126,32 @@ def test_every_matmul_kernel_sums_like_the_textbook(n):
         assert engine.matmul(a, b, n) == expected
 
 
+@pytest.mark.parametrize("S", [1, 2, 3, 16])
+def test_every_sparse_matmul_kernel_sums_like_the_textbook(S):
+    # a as after a ReLU, mostly exact zeros (one row all zeros), which are skipped; b is not transposed
+    rng = random.Random(S)
+    for R, n in ((1, 1), (3, 5), (4, 12)):
+        a = [max(0.0, rng.gauss(-0.5, 1)) for _ in range(R * n)]
+        a[-n:] = [0.0] * n
+        b = [rng.gauss(0, 1) for _ in range(n * S)]
+        expected = naive_matmul(a, engine.transpose(b, S), n)  # a @ b, zeros and all, left to right
+        for kernel in (engine.compile_sparse_matmul(S), engine._sparse_matmul_loop(S)):
+            assert kernel(a, b, n) == expected
+        assert engine.sparse_matmul(a, b, n) == expected
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_sparse_and_dense_linears_give_the_scalar_engines_numbers(monkeypatch, sparse):
+    # a linear picks its path by counting zeros in its operands; force each path on every linear
+    monkeypatch.setattr(engine, "mostly_zeros", lambda a: sparse)
+    for seed in SEEDS[:4]:
+        model, batch = random_case(seed)
+        loss_f, grads_f = engine.loss_and_grad(model, batch)
+        loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
+        assert loss_f == loss_s
+        assert_grads_close(grads_f, grads_s)
+
+
 def test_the_code_generator_is_cached_per_shape():
     engine.matmul([1.0] * 6, [2.0] * 3, 3)
     f = engine._matmuls[(3, 1)] if engine.UNROLL else engine._matmuls[(3, 0)]
