@@ -31,6 +31,7 @@ MAX_UNROLL = 512  # longer dot products than this would nest too deep for Python
 MAX_LOCALS = 512  # b with at most this many numbers is unpacked whole into local variables
 _matmuls = {}  # (n, rows of b, or 0 for any) -> compiled matmul
 _sparse_matmuls = {}  # S -> compiled sparse_matmul
+_masked_matmuls = {}  # n -> compiled masked_matmul
 
 
 def matmul(a, b, n):
@@ -111,6 +112,67 @@ def _matmul_loop(n):
                 out.append(acc)
         return out
     return matmul_loop
+
+
+def masked_matmul(a, b, n, mask):
+    """matmul(a, b, n) where the flat (R, S) mask is nonzero, and 0.0 where it is zero.
+
+    For the gradient of a ReLU's output, which the ReLU's backward reads only where the output is
+    positive (about 20% of the entries): the dot products elsewhere would be thrown away.
+    """
+    f = _masked_matmuls.get(n)
+    if f is None:
+        f = _masked_matmuls[n] = compile_masked_matmul(n)
+    return f(a, b, mask)
+
+
+def compile_masked_matmul(n):
+    """Build and compile masked_matmul for rows of length n. For n = 3 the source is
+
+        def masked_matmul_3(a, b, mask):
+            b_rows = [b[s:s + 3] for s in range(0, len(b), 3)]
+            S = len(b_rows)
+            out = []
+            for r, m in zip(range(0, len(a), 3), range(0, len(mask), S)):
+                a0, a1, a2, = a[r:r + 3]
+                out += [a0 * b_s[0] + a1 * b_s[1] + a2 * b_s[2] if keep else 0.0
+                        for keep, b_s in zip(mask[m:m + S], b_rows)]
+            return out
+
+    matmul's row form, but the row of b is indexed rather than unpacked, so a skipped one costs nothing.
+    """
+    if not UNROLL or n > MAX_UNROLL:
+        return _masked_matmul_loop(n)
+    src = ("def masked_matmul_{n}(a, b, mask):\n"
+           "    b_rows = [b[s:s + {n}] for s in range(0, len(b), {n})]\n"
+           "    S = len(b_rows)\n"
+           "    out = []\n"
+           "    for r, m in zip(range(0, len(a), {n}), range(0, len(mask), S)):\n"
+           "        {a}, = a[r:r + {n}]\n"
+           "        out += [{dot} if keep else 0.0\n"
+           "                for keep, b_s in zip(mask[m:m + S], b_rows)]\n"
+           "    return out\n").format(
+        n=n, a=", ".join("a%d" % j for j in range(n)),
+        dot=" + ".join("a%d * b_s[%d]" % (j, j) for j in range(n)))
+    namespace = {}
+    exec(compile(src, "<masked_matmul_%d>" % n, "exec"), namespace)
+    return namespace["masked_matmul_%d" % n]
+
+
+def _masked_matmul_loop(n):
+    def masked_matmul_loop(a, b, mask):
+        out = []
+        S = len(b) // n
+        for r, m in zip(range(0, len(a), n), range(0, len(mask), S)):
+            for s in range(S):
+                acc = 0.0
+                if mask[m + s]:
+                    acc = a[r] * b[s * n]
+                    for j in range(1, n):
+                        acc += a[r + j] * b[s * n + j]
+                out.append(acc)
+        return out
+    return masked_matmul_loop
 
 
 def sparse_matmul(a, b, n):
@@ -226,13 +288,16 @@ def linear_forward(x, W, n_in):
     return matmul(x, W, n_in)
 
 
-def linear_backward(dout, x, W, n_in, n_out):
-    # dx[t, i] = sum_o dout[t, o] W[o, i]  = dout @ (W^T)^T
+def linear_backward(dout, x, W, n_in, n_out, dx_mask=None):
+    # dx[t, i] = sum_o dout[t, o] W[o, i]  = dout @ (W^T)^T    (only where dx_mask != 0, if given)
     # dW[o, i] = sum_t dout[t, o] x[t, i]  = dout^T @ (x^T)^T
     T = len(x) // n_in
     if mostly_zeros(dout):  # mlp_fc1's, zero where the ReLU was
         return sparse_matmul(dout, W, n_out), sparse_matmul(transpose(dout, n_out), x, T)
-    dx = matmul(dout, transpose(W, n_in), n_out)
+    if dx_mask is None:
+        dx = matmul(dout, transpose(W, n_in), n_out)
+    else:
+        dx = masked_matmul(dout, transpose(W, n_in), n_out, dx_mask)
     if mostly_zeros(x):  # mlp_fc2's: dW^T = x^T @ dout
         return dx, transpose(sparse_matmul(transpose(x, n_in), dout, T), n_out)
     return dx, matmul(transpose(dout, n_out), transpose(x, n_in), T)
@@ -353,11 +418,14 @@ def nll_backward(dlosses, probs, targets):
 # the op set of model.GPT.forward, recording each backward on a tape
 
 class Tensor:
-    __slots__ = ("data", "rows", "cols", "grad")
+    __slots__ = ("data", "rows", "cols", "grad", "grad_mask")
 
     def __init__(self, data, rows, cols):
         self.data, self.rows, self.cols = data, rows, cols
         self.grad = None  # filled by the backward pass; never modified in place, so it may be shared
+        # Only the backward of the op that made a tensor reads its grad. If that op reads only some
+        # entries, grad_mask (R, C) is zero at the others, and they need not be computed.
+        self.grad_mask = None
 
 
 class Weight:
@@ -440,7 +508,7 @@ class FastOps:
         out = Tensor(linear_forward(x.data, W, x.cols), x.rows, w.rows)
 
         def backward():
-            dx, dW = linear_backward(out.grad, x.data, W, x.cols, w.rows)
+            dx, dW = linear_backward(out.grad, x.data, W, x.cols, w.rows, x.grad_mask)
             accumulate(x, dx)
             self._weight_grad(w, dW)
         self._record(backward, out)
@@ -448,6 +516,7 @@ class FastOps:
 
     def relu(self, x):
         out = Tensor([xi if xi > 0 else 0.0 for xi in x.data], x.rows, x.cols)
+        out.grad_mask = out.data  # d/dx relu(x) = 0 where relu(x) = 0: the backward reads no dout there
 
         def backward():
             accumulate(x, [d if xi > 0 else 0.0 for xi, d in zip(x.data, out.grad)])

@@ -140,6 +140,19 @@ def test_every_sparse_matmul_kernel_sums_like_the_textbook(S):
         assert engine.sparse_matmul(a, b, n) == expected
 
 
+@pytest.mark.parametrize("n", [1, 3, 16])
+def test_every_masked_matmul_kernel_is_matmul_where_the_mask_is_nonzero(n):
+    rng = random.Random(n)
+    for R, S in ((1, 1), (3, 5), (4, 12)):
+        a = [rng.gauss(0, 1) for _ in range(R * n)]
+        b = [rng.gauss(0, 1) for _ in range(S * n)]
+        mask = [max(0.0, rng.gauss(-0.5, 1)) for _ in range(R * S)]  # a ReLU's output
+        expected = [x if keep else 0.0 for x, keep in zip(naive_matmul(a, b, n), mask)]
+        for kernel in (engine.compile_masked_matmul(n), engine._masked_matmul_loop(n)):
+            assert kernel(a, b, mask) == expected
+        assert engine.masked_matmul(a, b, n, mask) == expected
+
+
 @pytest.mark.parametrize("sparse", [True, False])
 def test_sparse_and_dense_linears_give_the_scalar_engines_numbers(monkeypatch, sparse):
     # a linear picks its path by counting zeros in its operands; force each path on every linear
