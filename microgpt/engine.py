@@ -8,7 +8,9 @@ nodes is built, which is where the scalar engine spends its time.
 Almost all the arithmetic is one helper, matmul(a, b, n) = a @ b^T: the forward of a linear layer, both
 of its gradients, and the attention scores and mixing are all "dot every row of a with every row of b".
 Its dot products are generated as Python source once per length n and compiled (see compile_matmul),
-which is what makes pure Python fast here.
+which is what makes pure Python fast here. Two variants skip work that a ReLU makes pointless (it
+leaves about 80% of its entries exactly zero): sparse_matmul skips those zeros in an operand, and
+masked_matmul computes only the entries of a ReLU output's gradient that the ReLU's backward reads.
 
 The forwards do the reference's arithmetic in the reference's order (sums left to right, x**-0.5,
 e * total**-1, (1/n) * sum), so logits and losses are the scalar engine's to the last bit. The backwards
@@ -22,7 +24,7 @@ import math
 import platform
 
 # --------------------------------------------------------------------------------------------------
-# the one matmul helper, and the code generator behind it
+# the matmul helper, its two variants for after a ReLU, and the code generator behind them
 
 # PyPy's JIT turns plain loops into machine code by itself and gains nothing from generated source: it
 # would only spend its time tracing each of the many generated functions. So there the loops are used.
@@ -181,7 +183,7 @@ def sparse_matmul(a, b, n):
     Row r of the output is the sum over j of a[r, j] * (row j of b), over the j where a[r, j] != 0 only.
     After a ReLU about 80% of the entries are exactly zero (measured on the default run), so this does a
     fifth of the multiply-adds of matmul. Each output still sums its terms left to right; skipping a
-    term 0 * b leaves every partial sum unchanged (x + 0 == x), but for the sign of a zero.
+    term 0 * b leaves every partial sum unchanged (x + 0 == x), but for the sign of a zero (b finite).
     """
     S = len(b) // n
     f = _sparse_matmuls.get(S)
@@ -283,7 +285,7 @@ def add_into(acc, offset, d):
 
 def linear_forward(x, W, n_in):
     # out[t, o] = sum_i W[o, i] x[t, i]:  (T, n_in) @ (n_out, n_in)^T -> (T, n_out)
-    if mostly_zeros(x):  # the input of mlp_fc2, a ReLU's output
+    if mostly_zeros(x):  # mlp_fc2's input is a ReLU's output: skip its zeros, same sums
         return sparse_matmul(x, transpose(W, n_in), n_in)
     return matmul(x, W, n_in)
 
@@ -292,7 +294,7 @@ def linear_backward(dout, x, W, n_in, n_out, dx_mask=None):
     # dx[t, i] = sum_o dout[t, o] W[o, i]  = dout @ (W^T)^T    (only where dx_mask != 0, if given)
     # dW[o, i] = sum_t dout[t, o] x[t, i]  = dout^T @ (x^T)^T
     T = len(x) // n_in
-    if mostly_zeros(dout):  # mlp_fc1's, zero where the ReLU was
+    if mostly_zeros(dout):  # mlp_fc1's, zero wherever the ReLU after it was
         return sparse_matmul(dout, W, n_out), sparse_matmul(transpose(dout, n_out), x, T)
     if dx_mask is None:
         dx = matmul(dout, transpose(W, n_in), n_out)
