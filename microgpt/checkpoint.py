@@ -82,15 +82,9 @@ def save(path, ck):
 
 def load(path):
     """The validated Checkpoint in `path`; any problem is a MicroGPTError naming the file."""
-    if os.path.isdir(path):
-        raise MicroGPTError("%s is a directory, not a checkpoint file" % path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise MicroGPTError("no checkpoint at %s" % path)
-    except OSError as e:
-        raise MicroGPTError("cannot read %s: %s" % (path, e.strerror or e))
+    raw = data.read_bytes(path, "checkpoint file")
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
     except (UnicodeDecodeError, ValueError) as e:

@@ -118,15 +118,20 @@ def ensure_names(url=None, folder=None, timeout=30.0, log=None):
 # --------------------------------------------------------------------------------------------------
 # documents
 
-def load_docs(path):
-    """The stripped, non-empty lines of a UTF-8 text file, in file order."""
+def read_bytes(path, kind="text file"):
+    """The bytes of the file at `path`; a directory, a missing or an unreadable file is one clear line."""
     if os.path.isdir(path):
-        raise MicroGPTError("%s is a directory, not a text file" % path)
+        raise MicroGPTError("%s is a directory, not a %s" % (path, kind))
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            return f.read()
     except OSError as e:
         raise MicroGPTError("cannot read %s: %s" % (path, e.strerror or e))
+
+
+def load_docs(path):
+    """The stripped, non-empty lines of a UTF-8 text file, in file order."""
+    raw = read_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark is not part of the first document
         raw = raw[3:]
     docs = []
