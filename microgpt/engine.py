@@ -34,6 +34,8 @@ MAX_LOCALS = 512  # b with at most this many numbers is unpacked whole into loca
 _matmuls = {}  # (n, rows of b, or 0 for any) -> compiled matmul
 _sparse_matmuls = {}  # S -> compiled sparse_matmul
 _masked_matmuls = {}  # n -> compiled masked_matmul
+_attentions = {}  # (C, hs) -> compiled attention_forward
+_attention_backwards = {}  # (C, hs) -> compiled attention_backward
 
 
 def matmul(a, b, n):
@@ -349,8 +351,30 @@ def attention_forward(q, k, v, C, n_head, past=0):
 
     q holds T positions that come after `past` positions already in k and v (a KV cache), so k and v
     hold S = past + T positions. Returns out (T, C) and, per head, the (T, S) attention weights with
-    zeros where s > t (adding 0 * v to a sum leaves it unchanged, so the zeros cost no exactness).
+    zeros where s > t. On CPython this runs code generated for (C, hs) (compile_attention_forward).
     """
+    hs = C // n_head
+    if not UNROLL:
+        return _attention_forward_heads(q, k, v, C, n_head, past)
+    f = _attentions.get((C, hs))
+    if f is None:
+        f = _attentions[(C, hs)] = compile_attention_forward(C, hs)
+    return f(q, k, v, past)
+
+
+def attention_backward(dout, q, k, v, atts, C, n_head):
+    """(dq, dk, dv) for attention_forward without a KV cache (S = T)."""
+    hs = C // n_head
+    if not UNROLL:
+        return _attention_backward_heads(dout, q, k, v, atts, C, n_head)
+    f = _attention_backwards.get((C, hs))
+    if f is None:
+        f = _attention_backwards[(C, hs)] = compile_attention_backward(C, hs)
+    return f(dout, q, k, v, atts)
+
+
+def _attention_forward_heads(q, k, v, C, n_head, past=0):
+    # one head at a time, with the matmul helper: for PyPy, and the reference for the generated code
     hs = C // n_head
     scale = (hs ** 0.5) ** -1
     T, S = len(q) // C, len(k) // C
@@ -363,6 +387,7 @@ def attention_forward(q, k, v, C, n_head, past=0):
         for t in range(T):
             seen = past + t + 1
             att += softmax([l * scale for l in scores[t * S:t * S + seen]])
+            # adding 0 * v to a sum leaves it unchanged, so these zeros cost no exactness
             att += [0.0] * (S - seen)
         atts.append(att)
         vT_h = transpose(columns(v, C, h, hs), hs)  # (hs, S)
@@ -370,7 +395,7 @@ def attention_forward(q, k, v, C, n_head, past=0):
     return out, atts
 
 
-def attention_backward(dout, q, k, v, atts, C, n_head):
+def _attention_backward_heads(dout, q, k, v, atts, C, n_head):
     hs = C // n_head
     scale = (hs ** 0.5) ** -1
     T = len(q) // C
@@ -393,6 +418,176 @@ def attention_backward(dout, q, k, v, atts, C, n_head):
         put_columns(dq, C, h, matmul(dlogits, transpose(k_h, hs), T), hs)
         put_columns(dk, C, h, matmul(transpose(dlogits, T), transpose(q_h, hs), T), hs)
     return dq, dk, dv
+
+
+def _names(prefix, n):
+    return ", ".join("%s%d" % (prefix, i) for i in range(n)) + ","
+
+
+def _head_dots(x, y, C, hs):
+    # "x0 * y0 + x1 * y1, x2 * y2 + x3 * y3" for C = 4, hs = 2: one dot product per head
+    return ", ".join(" + ".join("%s%d * %s%d" % (x, c, y, c) for c in range(h, h + hs))
+                     for h in range(0, C, hs))
+
+
+def _weighted_rows(out, weight, row, C, hs, indent):
+    # "o0 += a0 * v0" ... : channel c of a row, weighted by its head's weight
+    return "\n".join("%s%s%d += %s%d * %s%d" % (indent, out, c, weight, c // hs, row, c) for c in range(C))
+
+
+def compile_attention_forward(C, hs):
+    """Build and compile attention_forward for C channels in heads of size hs. For C = 4, hs = 2:
+
+        def attention_4_2(q, k, v, past):
+            k_rows = [k[s:s + 4] for s in range(0, len(k), 4)]
+            v_rows = [v[s:s + 4] for s in range(0, len(v), 4)]
+            S = len(k_rows)
+            out, atts = [], [[] for _ in range(2)]
+            for t in range(len(q) // 4):
+                q0, q1, q2, q3, = q[t * 4:t * 4 + 4]
+                seen = past + t + 1
+                scores = [(q0 * k0 + q1 * k1, q2 * k2 + q3 * k3,) for k0, k1, k2, k3, in k_rows[:seen]]
+                weights = [softmax([l * scale for l in head]) for head in zip(*scores)]
+                pad = [0.0] * (S - seen)
+                for att, w in zip(atts, weights):
+                    att += w
+                    att += pad
+                o0 = o1 = o2 = o3 = 0.0
+                for v_s, a0, a1, in zip(v_rows, *weights):
+                    v0, v1, v2, v3, = v_s
+                    o0 += a0 * v0
+                    o1 += a0 * v1
+                    o2 += a1 * v2
+                    o3 += a1 * v3
+                out += [o0, o1, o2, o3]
+            return out, atts
+
+    Row t of q meets each row of k in one tuple of per-head dot products, and the output row builds up
+    in local variables: no per-head copies of q, k and v, and no per-head calls. The weighted values are
+    summed over the positions seen only, left to right, which is the scalar engine's sum.
+    """
+    nh = C // hs
+    name = "attention_%d_%d" % (C, hs)
+    src = ("def {name}(q, k, v, past):\n"
+           "    k_rows = [k[s:s + {C}] for s in range(0, len(k), {C})]\n"
+           "    v_rows = [v[s:s + {C}] for s in range(0, len(v), {C})]\n"
+           "    S = len(k_rows)\n"
+           "    out, atts = [], [[] for _ in range({nh})]\n"
+           "    for t in range(len(q) // {C}):\n"
+           "        {q} = q[t * {C}:t * {C} + {C}]\n"
+           "        seen = past + t + 1\n"
+           "        scores = [({dots},) for {k} in k_rows[:seen]]\n"
+           "        weights = [softmax([l * scale for l in head]) for head in zip(*scores)]\n"
+           "        pad = [0.0] * (S - seen)\n"
+           "        for att, w in zip(atts, weights):\n"
+           "            att += w\n"
+           "            att += pad\n"
+           "        {zeros} = 0.0\n"
+           "        for v_s, {a} in zip(v_rows, *weights):\n"
+           "            {v} = v_s\n"
+           "{adds}\n"
+           "        out += [{outs}]\n"
+           "    return out, atts\n").format(
+        name=name, C=C, nh=nh, q=_names("q", C), k=_names("k", C), v=_names("v", C), a=_names("a", nh),
+        dots=_head_dots("q", "k", C, hs), zeros=" = ".join("o%d" % c for c in range(C)),
+        adds=_weighted_rows("o", "a", "v", C, hs, " " * 12), outs=_names("o", C)[:-1])
+    namespace = {"softmax": softmax, "scale": (hs ** 0.5) ** -1}
+    exec(compile(src, "<%s>" % name, "exec"), namespace)
+    return namespace[name]
+
+
+def compile_attention_backward(C, hs):
+    """Build and compile attention_backward for C channels in heads of size hs. For C = 4, hs = 2:
+
+        def attention_backward_4_2(dout, q, k, v, atts):
+            d_rows, q_rows, k_rows, v_rows = [[x[r:r + 4] for r in range(0, len(x), 4)]
+                                              for x in (dout, q, k, v)]
+            T = len(k_rows)
+            dq, dk, dv, dls = [], [], [], [[] for _ in range(2)]
+            for t in range(T):
+                d0, d1, d2, d3, = d_rows[t]
+                seen = t + 1
+                datts = [(d0 * v0 + d1 * v1, d2 * v2 + d3 * v3,) for v0, v1, v2, v3, in v_rows[:seen]]
+                pad = [0.0] * (T - seen)
+                dl_t = []
+                for att, da, dl in zip(atts, zip(*datts), dls):
+                    a = att[t * T:t * T + seen]
+                    mix = 0.0
+                    for a_s, da_s in zip(a, da):
+                        mix += a_s * da_s
+                    row = [a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)]
+                    dl_t.append(row)
+                    dl += row
+                    dl += pad
+                e0 = e1 = e2 = e3 = 0.0
+                for k_s, l0, l1, in zip(k_rows, *dl_t):
+                    k0, k1, k2, k3, = k_s
+                    e0 += l0 * k0
+                    ...
+                dq += [e0, e1, e2, e3]
+            for s in range(T):
+                e0 = e1 = e2 = e3 = 0.0
+                for d_t, l0, l1, in zip(d_rows[s:], *[att[s * T + s::T] for att in atts]):
+                    d0, d1, d2, d3, = d_t
+                    e0 += l0 * d0
+                    ...
+                dv += [e0, e1, e2, e3]
+                (dk the same way, from the columns of dls and the rows of q)
+            return dq, dk, dv
+
+    Per head: datt = dout @ v^T, dv = att^T @ dout; through the softmax, dlogit_s = a_s (da_s -
+    sum_r a_r da_r) / sqrt(hs); then dq = dlogits @ k and dk = dlogits^T @ q. The first loop goes over
+    the rows t (datt, dlogits, dq), the second over the positions s, where dv and dk read column s of
+    att and of dlogits from row s on (above it they are zeros).
+    """
+    nh = C // hs
+    name = "attention_backward_%d_%d" % (C, hs)
+    src = ("def {name}(dout, q, k, v, atts):\n"
+           "    d_rows, q_rows, k_rows, v_rows = [[x[r:r + {C}] for r in range(0, len(x), {C})]\n"
+           "                                      for x in (dout, q, k, v)]\n"
+           "    T = len(k_rows)\n"
+           "    dq, dk, dv, dls = [], [], [], [[] for _ in range({nh})]\n"
+           "    for t in range(T):\n"
+           "        {d} = d_rows[t]\n"
+           "        seen = t + 1\n"
+           "        datts = [({dots},) for {v} in v_rows[:seen]]\n"
+           "        pad = [0.0] * (T - seen)\n"
+           "        dl_t = []\n"
+           "        for att, da, dl in zip(atts, zip(*datts), dls):\n"
+           "            a = att[t * T:t * T + seen]\n"
+           "            mix = 0.0\n"
+           "            for a_s, da_s in zip(a, da):\n"
+           "                mix += a_s * da_s\n"
+           "            row = [a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)]\n"
+           "            dl_t.append(row)\n"
+           "            dl += row\n"
+           "            dl += pad\n"
+           "        {zeros} = 0.0\n"
+           "        for k_s, {l} in zip(k_rows, *dl_t):\n"
+           "            {k} = k_s\n"
+           "{dq_adds}\n"
+           "        dq += [{e}]\n"
+           "    for s in range(T):\n"
+           "        {zeros} = 0.0\n"
+           "        for d_t, {l} in zip(d_rows[s:], *[att[s * T + s::T] for att in atts]):\n"
+           "            {d} = d_t\n"
+           "{dv_adds}\n"
+           "        dv += [{e}]\n"
+           "        {zeros} = 0.0\n"
+           "        for q_t, {l} in zip(q_rows[s:], *[dl[s * T + s::T] for dl in dls]):\n"
+           "            {q} = q_t\n"
+           "{dk_adds}\n"
+           "        dk += [{e}]\n"
+           "    return dq, dk, dv\n").format(
+        name=name, C=C, nh=nh, d=_names("d", C), q=_names("q", C), k=_names("k", C), v=_names("v", C),
+        l=_names("l", nh), e=_names("e", C)[:-1], dots=_head_dots("d", "v", C, hs),
+        zeros=" = ".join("e%d" % c for c in range(C)),
+        dq_adds=_weighted_rows("e", "l", "k", C, hs, " " * 12),
+        dv_adds=_weighted_rows("e", "l", "d", C, hs, " " * 12),
+        dk_adds=_weighted_rows("e", "l", "q", C, hs, " " * 12))
+    namespace = {"scale": (hs ** 0.5) ** -1}
+    exec(compile(src, "<%s>" % name, "exec"), namespace)
+    return namespace[name]
 
 
 def nll_forward(logits, targets, V):

@@ -153,6 +153,38 @@ def test_every_masked_matmul_kernel_is_matmul_where_the_mask_is_nonzero(n):
         assert engine.masked_matmul(a, b, n, mask) == expected
 
 
+@pytest.mark.parametrize("C, hs", [(4, 1), (8, 2), (12, 4), (16, 16)])
+def test_generated_attention_is_the_head_by_head_attention_to_the_bit(C, hs):
+    # the code generated for all heads at once against one head at a time with the matmul helper,
+    # with a KV cache (past > 0, forward only) and without, and with a position zeroed in dout
+    rng = random.Random(C * 100 + hs)
+    forward, backward = engine.compile_attention_forward(C, hs), engine.compile_attention_backward(C, hs)
+    for T, past in ((1, 0), (5, 0), (7, 0), (1, 6), (3, 2)):
+        q = [rng.gauss(0, 2) for _ in range(T * C)]
+        k, v = ([rng.gauss(0, 2) for _ in range((past + T) * C)] for _ in range(2))
+        out, atts = forward(q, k, v, past)
+        assert (out, atts) == engine._attention_forward_heads(q, k, v, C, C // hs, past)
+        if past == 0:
+            dout = [rng.gauss(0, 1) for _ in range(T * C)]
+            dout[:C] = [0.0] * C
+            assert backward(dout, q, k, v, atts) == engine._attention_backward_heads(
+                dout, q, k, v, atts, C, C // hs)
+
+
+def test_head_by_head_attention_gives_the_scalar_engines_numbers(monkeypatch):
+    # the path PyPy takes: plain loops everywhere, attention one head at a time
+    monkeypatch.setattr(engine, "UNROLL", False)
+    monkeypatch.setattr(engine, "_matmuls", {})
+    monkeypatch.setattr(engine, "_sparse_matmuls", {})
+    monkeypatch.setattr(engine, "_masked_matmuls", {})
+    for seed in SEEDS[:4]:
+        model, batch = random_case(seed)
+        loss_f, grads_f = engine.loss_and_grad(model, batch)
+        loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
+        assert loss_f == loss_s
+        assert_grads_close(grads_f, grads_s)
+
+
 @pytest.mark.parametrize("sparse", [True, False])
 def test_sparse_and_dense_linears_give_the_scalar_engines_numbers(monkeypatch, sparse):
     # a linear picks its path by counting zeros in its operands; force each path on every linear
