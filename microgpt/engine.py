@@ -421,18 +421,23 @@ def _attention_backward_heads(dout, q, k, v, atts, C, n_head):
 
 
 def _names(prefix, n):
-    return ", ".join("%s%d" % (prefix, i) for i in range(n)) + ","
+    # "x0, x1, x2," : a tuple of local variables, trailing comma and all (so that n = 1 is a tuple too)
+    return "".join("%s%d, " % (prefix, i) for i in range(n)).rstrip(" ")
 
 
-def _head_dots(x, y, C, hs):
-    # "x0 * y0 + x1 * y1, x2 * y2 + x3 * y3" for C = 4, hs = 2: one dot product per head
-    return ", ".join(" + ".join("%s%d * %s%d" % (x, c, y, c) for c in range(h, h + hs))
-                     for h in range(0, C, hs))
+def _each(template, n, indent):
+    # one line per i = 0..n-1: "o{i} += a{i} * v{i}" -> "o0 += a0 * v0", "o1 += a1 * v1", ...
+    return "\n".join(indent + template.format(i=i) for i in range(n))
 
 
 def _weighted_rows(out, weight, row, C, hs, indent):
     # "o0 += a0 * v0" ... : channel c of a row, weighted by its head's weight
     return "\n".join("%s%s%d += %s%d * %s%d" % (indent, out, c, weight, c // hs, row, c) for c in range(C))
+
+
+def _head_dots(x, y, C, hs):
+    # ["x0 * y0 + x1 * y1", "x2 * y2 + x3 * y3"] for C = 4, hs = 2: one dot product per head
+    return [" + ".join("%s%d * %s%d" % (x, c, y, c) for c in range(h, h + hs)) for h in range(0, C, hs)]
 
 
 def compile_attention_forward(C, hs):
@@ -441,20 +446,22 @@ def compile_attention_forward(C, hs):
         def attention_4_2(q, k, v, past):
             k_rows = [k[s:s + 4] for s in range(0, len(k), 4)]
             v_rows = [v[s:s + 4] for s in range(0, len(v), 4)]
-            S = len(k_rows)
-            out, atts = [], [[] for _ in range(2)]
+            out, atts = [], []
             for t in range(len(q) // 4):
                 q0, q1, q2, q3, = q[t * 4:t * 4 + 4]
-                seen = past + t + 1
-                scores = [(q0 * k0 + q1 * k1, q2 * k2 + q3 * k3,) for k0, k1, k2, k3, in k_rows[:seen]]
-                weights = [softmax([l * scale for l in head]) for head in zip(*scores)]
-                pad = [0.0] * (S - seen)
-                for att, w in zip(atts, weights):
-                    att += w
-                    att += pad
+                logits = [((q0 * k0 + q1 * k1) * scale, (q2 * k2 + q3 * k3) * scale)
+                          for k0, k1, k2, k3, in k_rows[:past + t + 1]]
+                m0, m1, = map(max, zip(*logits))
+                exps = [(exp(l0 - m0), exp(l1 - m1)) for l0, l1, in logits]
+                z0 = z1 = 0
+                for e0, e1, in exps:
+                    z0 += e0
+                    z1 += e1
+                z0, z1, = z0 ** -1, z1 ** -1,
+                att = [(e0 * z0, e1 * z1) for e0, e1, in exps]
+                atts.append(att)
                 o0 = o1 = o2 = o3 = 0.0
-                for v_s, a0, a1, in zip(v_rows, *weights):
-                    v0, v1, v2, v3, = v_s
+                for (v0, v1, v2, v3,), (a0, a1,) in zip(v_rows, att):
                     o0 += a0 * v0
                     o1 += a0 * v1
                     o2 += a1 * v2
@@ -462,36 +469,44 @@ def compile_attention_forward(C, hs):
                 out += [o0, o1, o2, o3]
             return out, atts
 
-    Row t of q meets each row of k in one tuple of per-head dot products, and the output row builds up
-    in local variables: no per-head copies of q, k and v, and no per-head calls. The weighted values are
-    summed over the positions seen only, left to right, which is the scalar engine's sum.
+    Row t of q meets each row of k in one tuple of per-head logits, and the softmax then runs for all
+    heads side by side (the scalar engine's softmax: max subtracted, exps summed left to right from 0,
+    times total**-1). The output row builds up in local variables over the positions seen. No per-head
+    copies of q, k and v, no per-head calls. The weights are kept as att[t][s] = (a_head0, a_head1, ..).
     """
     nh = C // hs
     name = "attention_%d_%d" % (C, hs)
     src = ("def {name}(q, k, v, past):\n"
            "    k_rows = [k[s:s + {C}] for s in range(0, len(k), {C})]\n"
            "    v_rows = [v[s:s + {C}] for s in range(0, len(v), {C})]\n"
-           "    S = len(k_rows)\n"
-           "    out, atts = [], [[] for _ in range({nh})]\n"
+           "    out, atts = [], []\n"
            "    for t in range(len(q) // {C}):\n"
            "        {q} = q[t * {C}:t * {C} + {C}]\n"
-           "        seen = past + t + 1\n"
-           "        scores = [({dots},) for {k} in k_rows[:seen]]\n"
-           "        weights = [softmax([l * scale for l in head]) for head in zip(*scores)]\n"
-           "        pad = [0.0] * (S - seen)\n"
-           "        for att, w in zip(atts, weights):\n"
-           "            att += w\n"
-           "            att += pad\n"
-           "        {zeros} = 0.0\n"
-           "        for v_s, {a} in zip(v_rows, *weights):\n"
-           "            {v} = v_s\n"
-           "{adds}\n"
-           "        out += [{outs}]\n"
+           "        logits = [({logits}) for {k} in k_rows[:past + t + 1]]\n"
+           "        {m} = map(max, zip(*logits))\n"
+           "        exps = [({exps}) for {l} in logits]\n"
+           "        {z_zero} = 0\n"
+           "        for {e} in exps:\n"
+           "{z_adds}\n"
+           "        {z} = {z_inv}\n"
+           "        att = [({weights}) for {e} in exps]\n"
+           "        atts.append(att)\n"
+           "        {o_zero} = 0.0\n"
+           "        for ({v}), ({a}) in zip(v_rows, att):\n"
+           "{o_adds}\n"
+           "        out += [{o}]\n"
            "    return out, atts\n").format(
-        name=name, C=C, nh=nh, q=_names("q", C), k=_names("k", C), v=_names("v", C), a=_names("a", nh),
-        dots=_head_dots("q", "k", C, hs), zeros=" = ".join("o%d" % c for c in range(C)),
-        adds=_weighted_rows("o", "a", "v", C, hs, " " * 12), outs=_names("o", C)[:-1])
-    namespace = {"softmax": softmax, "scale": (hs ** 0.5) ** -1}
+        name=name, C=C, q=_names("q", C), k=_names("k", C), v=_names("v", C), m=_names("m", nh),
+        l=_names("l", nh), e=_names("e", nh), z=_names("z", nh), a=_names("a", nh), o=_names("o", C),
+        logits=", ".join("(%s) * scale" % dot for dot in _head_dots("q", "k", C, hs)) + ",",
+        exps=", ".join("exp(l%d - m%d)" % (h, h) for h in range(nh)) + ",",
+        z_zero=" = ".join("z%d" % h for h in range(nh)),
+        z_adds=_each("z{i} += e{i}", nh, " " * 12),
+        z_inv=", ".join("z%d ** -1" % h for h in range(nh)) + ",",
+        weights=", ".join("e%d * z%d" % (h, h) for h in range(nh)) + ",",
+        o_zero=" = ".join("o%d" % c for c in range(C)),
+        o_adds=_weighted_rows("o", "a", "v", C, hs, " " * 12))
+    namespace = {"exp": math.exp, "scale": (hs ** 0.5) ** -1}
     exec(compile(src, "<%s>" % name, "exec"), namespace)
     return namespace[name]
 
@@ -503,85 +518,75 @@ def compile_attention_backward(C, hs):
             d_rows, q_rows, k_rows, v_rows = [[x[r:r + 4] for r in range(0, len(x), 4)]
                                               for x in (dout, q, k, v)]
             T = len(k_rows)
-            dq, dk, dv, dls = [], [], [], [[] for _ in range(2)]
+            dq, dk, dv, dls = [], [], [], []
             for t in range(T):
                 d0, d1, d2, d3, = d_rows[t]
-                seen = t + 1
-                datts = [(d0 * v0 + d1 * v1, d2 * v2 + d3 * v3,) for v0, v1, v2, v3, in v_rows[:seen]]
-                pad = [0.0] * (T - seen)
-                dl_t = []
-                for att, da, dl in zip(atts, zip(*datts), dls):
-                    a = att[t * T:t * T + seen]
-                    mix = 0.0
-                    for a_s, da_s in zip(a, da):
-                        mix += a_s * da_s
-                    row = [a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)]
-                    dl_t.append(row)
-                    dl += row
-                    dl += pad
+                att = atts[t]
+                datt = [(d0 * v0 + d1 * v1, d2 * v2 + d3 * v3,) for v0, v1, v2, v3, in v_rows[:t + 1]]
+                mix0 = mix1 = 0.0
+                for (a0, a1,), (da0, da1,) in zip(att, datt):
+                    mix0 += a0 * da0
+                    mix1 += a1 * da1
+                dl = [(a0 * (da0 - mix0) * scale, a1 * (da1 - mix1) * scale,)
+                      for (a0, a1,), (da0, da1,) in zip(att, datt)]
+                dls.append(dl)
                 e0 = e1 = e2 = e3 = 0.0
-                for k_s, l0, l1, in zip(k_rows, *dl_t):
-                    k0, k1, k2, k3, = k_s
+                for (k0, k1, k2, k3,), (l0, l1,) in zip(k_rows, dl):
                     e0 += l0 * k0
                     ...
                 dq += [e0, e1, e2, e3]
             for s in range(T):
                 e0 = e1 = e2 = e3 = 0.0
-                for d_t, l0, l1, in zip(d_rows[s:], *[att[s * T + s::T] for att in atts]):
-                    d0, d1, d2, d3, = d_t
+                for (d0, d1, d2, d3,), (l0, l1,) in zip(d_rows[s:], [att[s] for att in atts[s:]]):
                     e0 += l0 * d0
                     ...
                 dv += [e0, e1, e2, e3]
-                (dk the same way, from the columns of dls and the rows of q)
+                (dk the same way, from column s of the dls and the rows of q)
             return dq, dk, dv
 
     Per head: datt = dout @ v^T, dv = att^T @ dout; through the softmax, dlogit_s = a_s (da_s -
     sum_r a_r da_r) / sqrt(hs); then dq = dlogits @ k and dk = dlogits^T @ q. The first loop goes over
     the rows t (datt, dlogits, dq), the second over the positions s, where dv and dk read column s of
-    att and of dlogits from row s on (above it they are zeros).
+    att and of dlogits, from row s on (above it they would be zeros).
     """
     nh = C // hs
     name = "attention_backward_%d_%d" % (C, hs)
+    a_da = "({a}), ({da}) in zip(att, datt)".format(a=_names("a", nh), da=_names("da", nh))
     src = ("def {name}(dout, q, k, v, atts):\n"
            "    d_rows, q_rows, k_rows, v_rows = [[x[r:r + {C}] for r in range(0, len(x), {C})]\n"
            "                                      for x in (dout, q, k, v)]\n"
            "    T = len(k_rows)\n"
-           "    dq, dk, dv, dls = [], [], [], [[] for _ in range({nh})]\n"
+           "    dq, dk, dv, dls = [], [], [], []\n"
            "    for t in range(T):\n"
            "        {d} = d_rows[t]\n"
-           "        seen = t + 1\n"
-           "        datts = [({dots},) for {v} in v_rows[:seen]]\n"
-           "        pad = [0.0] * (T - seen)\n"
-           "        dl_t = []\n"
-           "        for att, da, dl in zip(atts, zip(*datts), dls):\n"
-           "            a = att[t * T:t * T + seen]\n"
-           "            mix = 0.0\n"
-           "            for a_s, da_s in zip(a, da):\n"
-           "                mix += a_s * da_s\n"
-           "            row = [a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)]\n"
-           "            dl_t.append(row)\n"
-           "            dl += row\n"
-           "            dl += pad\n"
-           "        {zeros} = 0.0\n"
-           "        for k_s, {l} in zip(k_rows, *dl_t):\n"
-           "            {k} = k_s\n"
+           "        att = atts[t]\n"
+           "        datt = [({datts}) for {v} in v_rows[:t + 1]]\n"
+           "        {mix_zero} = 0.0\n"
+           "        for {a_da}:\n"
+           "{mix_adds}\n"
+           "        dl = [({dls}) for {a_da}]\n"
+           "        dls.append(dl)\n"
+           "        {e_zero} = 0.0\n"
+           "        for ({k}), ({l}) in zip(k_rows, dl):\n"
            "{dq_adds}\n"
            "        dq += [{e}]\n"
            "    for s in range(T):\n"
-           "        {zeros} = 0.0\n"
-           "        for d_t, {l} in zip(d_rows[s:], *[att[s * T + s::T] for att in atts]):\n"
-           "            {d} = d_t\n"
+           "        {e_zero} = 0.0\n"
+           "        for ({d}), ({l}) in zip(d_rows[s:], [att[s] for att in atts[s:]]):\n"
            "{dv_adds}\n"
            "        dv += [{e}]\n"
-           "        {zeros} = 0.0\n"
-           "        for q_t, {l} in zip(q_rows[s:], *[dl[s * T + s::T] for dl in dls]):\n"
-           "            {q} = q_t\n"
+           "        {e_zero} = 0.0\n"
+           "        for ({q}), ({l}) in zip(q_rows[s:], [dl[s] for dl in dls[s:]]):\n"
            "{dk_adds}\n"
            "        dk += [{e}]\n"
            "    return dq, dk, dv\n").format(
-        name=name, C=C, nh=nh, d=_names("d", C), q=_names("q", C), k=_names("k", C), v=_names("v", C),
-        l=_names("l", nh), e=_names("e", C)[:-1], dots=_head_dots("d", "v", C, hs),
-        zeros=" = ".join("e%d" % c for c in range(C)),
+        name=name, C=C, d=_names("d", C), q=_names("q", C), k=_names("k", C), v=_names("v", C),
+        l=_names("l", nh), e=_names("e", C), a_da=a_da,
+        datts=", ".join(_head_dots("d", "v", C, hs)) + ",",
+        mix_zero=" = ".join("mix%d" % h for h in range(nh)),
+        mix_adds=_each("mix{i} += a{i} * da{i}", nh, " " * 12),
+        dls=", ".join("a{i} * (da{i} - mix{i}) * scale".format(i=h) for h in range(nh)) + ",",
+        e_zero=" = ".join("e%d" % c for c in range(C)),
         dq_adds=_weighted_rows("e", "l", "k", C, hs, " " * 12),
         dv_adds=_weighted_rows("e", "l", "d", C, hs, " " * 12),
         dk_adds=_weighted_rows("e", "l", "q", C, hs, " " * 12))

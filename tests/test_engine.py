@@ -162,13 +162,17 @@ def test_generated_attention_is_the_head_by_head_attention_to_the_bit(C, hs):
     for T, past in ((1, 0), (5, 0), (7, 0), (1, 6), (3, 2)):
         q = [rng.gauss(0, 2) for _ in range(T * C)]
         k, v = ([rng.gauss(0, 2) for _ in range((past + T) * C)] for _ in range(2))
-        out, atts = forward(q, k, v, past)
-        assert (out, atts) == engine._attention_forward_heads(q, k, v, C, C // hs, past)
+        out, atts = forward(q, k, v, past)  # weights as atts[t][s] = (head 0, head 1, ...)
+        out_h, atts_h = engine._attention_forward_heads(q, k, v, C, C // hs, past)  # per head, (T, S)
+        S = past + T
+        assert out == out_h
+        assert atts == [[tuple(att[t * S + s] for att in atts_h) for s in range(past + t + 1)]
+                        for t in range(T)]
         if past == 0:
             dout = [rng.gauss(0, 1) for _ in range(T * C)]
             dout[:C] = [0.0] * C
             assert backward(dout, q, k, v, atts) == engine._attention_backward_heads(
-                dout, q, k, v, atts, C, C // hs)
+                dout, q, k, v, atts_h, C, C // hs)
 
 
 def test_head_by_head_attention_gives_the_scalar_engines_numbers(monkeypatch):
