@@ -6,9 +6,10 @@ the pairs as model.GPT.forward calls them and replays the backwards in reverse o
 nodes is built, which is where the scalar engine spends its time.
 
 Almost all the arithmetic is one helper, matmul(a, b, n) = a @ b^T: the forward of a linear layer, both
-of its gradients, and the attention scores and mixing are all "dot every row of a with every row of b".
-Its dot products are generated as Python source once per length n and compiled (see compile_matmul),
-which is what makes pure Python fast here. Two variants skip work that a ReLU makes pointless (it
+of its gradients are all "dot every row of a with every row of b". Its dot products are generated as
+Python source once per length n and compiled (see compile_matmul), which is what makes pure Python fast
+here. Attention, with its many short per-head dot products, gets code generated for all heads at once
+(compile_attention_forward and _backward). Two variants skip work that a ReLU makes pointless (it
 leaves about 80% of its entries exactly zero): sparse_matmul skips those zeros in an operand, and
 masked_matmul computes only the entries of a ReLU output's gradient that the ReLU's backward reads.
 
@@ -350,8 +351,10 @@ def attention_forward(q, k, v, C, n_head, past=0):
     """Causal self-attention, per head h: a_t = softmax_{s <= t}(q_t . k_s / sqrt(hs)), out_t = sum_s a_s v_s.
 
     q holds T positions that come after `past` positions already in k and v (a KV cache), so k and v
-    hold S = past + T positions. Returns out (T, C) and, per head, the (T, S) attention weights with
-    zeros where s > t. On CPython this runs code generated for (C, hs) (compile_attention_forward).
+    hold S = past + T positions. Returns out (T, C) and the attention weights, which only
+    attention_backward reads. On CPython this runs code generated for (C, hs) (compile_attention_forward),
+    which keeps the weights as att[t][s] = (one per head); on PyPy, one head at a time with matmul,
+    which keeps them per head as (T, S) matrices with zeros where s > t.
     """
     hs = C // n_head
     if not UNROLL:
