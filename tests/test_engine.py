@@ -175,30 +175,30 @@ def test_generated_attention_is_the_head_by_head_attention_to_the_bit(C, hs):
                 dout, q, k, v, atts_h, C, C // hs)
 
 
+def engines_agree(seeds):
+    """Loss to the bit and every gradient to 1e-12, fast engine against scalar engine, on random cases."""
+    for seed in seeds:
+        model, batch = random_case(seed)
+        loss_f, grads_f = engine.loss_and_grad(model, batch)
+        loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
+        assert loss_f == loss_s
+        assert_grads_close(grads_f, grads_s)
+
+
 def test_head_by_head_attention_gives_the_scalar_engines_numbers(monkeypatch):
     # the path PyPy takes: plain loops everywhere, attention one head at a time
     monkeypatch.setattr(engine, "UNROLL", False)
     monkeypatch.setattr(engine, "_matmuls", {})
     monkeypatch.setattr(engine, "_sparse_matmuls", {})
     monkeypatch.setattr(engine, "_masked_matmuls", {})
-    for seed in SEEDS[:4]:
-        model, batch = random_case(seed)
-        loss_f, grads_f = engine.loss_and_grad(model, batch)
-        loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
-        assert loss_f == loss_s
-        assert_grads_close(grads_f, grads_s)
+    engines_agree(SEEDS[:4])
 
 
 @pytest.mark.parametrize("sparse", [True, False])
 def test_sparse_and_dense_linears_give_the_scalar_engines_numbers(monkeypatch, sparse):
     # a linear picks its path by counting zeros in its operands; force each path on every linear
     monkeypatch.setattr(engine, "mostly_zeros", lambda a: sparse)
-    for seed in SEEDS[:4]:
-        model, batch = random_case(seed)
-        loss_f, grads_f = engine.loss_and_grad(model, batch)
-        loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
-        assert loss_f == loss_s
-        assert_grads_close(grads_f, grads_s)
+    engines_agree(SEEDS[:4])
 
 
 def test_the_code_generator_is_cached_per_shape():
