@@ -32,11 +32,21 @@ import platform
 UNROLL = platform.python_implementation() != "PyPy"
 MAX_UNROLL = 512  # longer dot products than this would nest too deep for Python's compiler
 MAX_LOCALS = 512  # b with at most this many numbers is unpacked whole into local variables
-_matmuls = {}  # (n, rows of b, or 0 for any) -> compiled matmul
-_sparse_matmuls = {}  # S -> compiled sparse_matmul
-_masked_matmuls = {}  # n -> compiled masked_matmul
-_attentions = {}  # (C, hs) -> compiled attention_forward
-_attention_backwards = {}  # (C, hs) -> compiled attention_backward
+_kernels = {}  # (builder, size) -> the function it built for that size
+
+
+def kernel(build, *size):
+    """The function build(*size) returns, built once per size (of a row, a matrix, a head) and kept."""
+    f = _kernels.get((build, size))
+    if f is None:
+        f = _kernels[(build, size)] = build(*size)
+    return f
+
+
+def define(src, name, **env):
+    """Compile the Python source of one function and return that function; env holds its globals."""
+    exec(compile(src, "<%s>" % name, "exec"), env)
+    return env[name]
 
 
 def matmul(a, b, n):
@@ -44,11 +54,7 @@ def matmul(a, b, n):
 
     Each sum runs left to right over j, like the scalar engine's sum(w * x ...).
     """
-    key = (n, len(b) // n if UNROLL and len(b) <= MAX_LOCALS else 0)
-    f = _matmuls.get(key)
-    if f is None:
-        f = _matmuls[key] = compile_matmul(*key)
-    return f(a, b)
+    return kernel(compile_matmul, n, len(b) // n if UNROLL and len(b) <= MAX_LOCALS else 0)(a, b)
 
 
 def compile_matmul(n, S=0):
@@ -100,9 +106,7 @@ def compile_matmul(n, S=0):
            "        {a} = a[r:r + {n}]\n"
            "        out += {row}\n"
            "    return out\n").format(name=name, n=n, a=a, row=row)
-    namespace = {}
-    exec(compile(src, "<%s>" % name, "exec"), namespace)
-    return namespace[name]
+    return define(src, name)
 
 
 def _matmul_loop(n):
@@ -125,10 +129,7 @@ def masked_matmul(a, b, n, mask):
     For the gradient of a ReLU's output, which the ReLU's backward reads only where the output is
     positive (about 20% of the entries): the dot products elsewhere would be thrown away.
     """
-    f = _masked_matmuls.get(n)
-    if f is None:
-        f = _masked_matmuls[n] = compile_masked_matmul(n)
-    return f(a, b, mask)
+    return kernel(compile_masked_matmul, n)(a, b, mask)
 
 
 def compile_masked_matmul(n):
@@ -159,9 +160,7 @@ def compile_masked_matmul(n):
            "    return out\n").format(
         n=n, a=", ".join("a%d" % j for j in range(n)),
         dot=" + ".join("a%d * b_s[%d]" % (j, j) for j in range(n)))
-    namespace = {}
-    exec(compile(src, "<masked_matmul_%d>" % n, "exec"), namespace)
-    return namespace["masked_matmul_%d" % n]
+    return define(src, "masked_matmul_%d" % n)
 
 
 def _masked_matmul_loop(n):
@@ -188,11 +187,7 @@ def sparse_matmul(a, b, n):
     fifth of the multiply-adds of matmul. Each output still sums its terms left to right; skipping a
     term 0 * b leaves every partial sum unchanged (x + 0 == x), but for the sign of a zero (b finite).
     """
-    S = len(b) // n
-    f = _sparse_matmuls.get(S)
-    if f is None:
-        f = _sparse_matmuls[S] = compile_sparse_matmul(S)
-    return f(a, b, n)
+    return kernel(compile_sparse_matmul, len(b) // n)(a, b, n)
 
 
 def compile_sparse_matmul(S):
@@ -230,9 +225,7 @@ def compile_sparse_matmul(S):
         S=S, outs=outs, zeros=" = ".join("o%d" % s for s in range(S)),
         b=", ".join("b%d" % s for s in range(S)),
         adds="\n".join("                o%d += a_j * b%d" % (s, s) for s in range(S)))
-    namespace = {}
-    exec(compile(src, "<sparse_matmul_%d>" % S, "exec"), namespace)
-    return namespace["sparse_matmul_%d" % S]
+    return define(src, "sparse_matmul_%d" % S)
 
 
 def _sparse_matmul_loop(S):
@@ -359,10 +352,7 @@ def attention_forward(q, k, v, C, n_head, past=0):
     hs = C // n_head
     if not UNROLL:
         return _attention_forward_heads(q, k, v, C, n_head, past)
-    f = _attentions.get((C, hs))
-    if f is None:
-        f = _attentions[(C, hs)] = compile_attention_forward(C, hs)
-    return f(q, k, v, past)
+    return kernel(compile_attention_forward, C, hs)(q, k, v, past)
 
 
 def attention_backward(dout, q, k, v, atts, C, n_head):
@@ -370,10 +360,7 @@ def attention_backward(dout, q, k, v, atts, C, n_head):
     hs = C // n_head
     if not UNROLL:
         return _attention_backward_heads(dout, q, k, v, atts, C, n_head)
-    f = _attention_backwards.get((C, hs))
-    if f is None:
-        f = _attention_backwards[(C, hs)] = compile_attention_backward(C, hs)
-    return f(dout, q, k, v, atts)
+    return kernel(compile_attention_backward, C, hs)(dout, q, k, v, atts)
 
 
 def _attention_forward_heads(q, k, v, C, n_head, past=0):
@@ -509,9 +496,7 @@ def compile_attention_forward(C, hs):
         weights=", ".join("e%d * z%d" % (h, h) for h in range(nh)) + ",",
         o_zero=" = ".join("o%d" % c for c in range(C)),
         o_adds=_weighted_rows("o", "a", "v", C, hs, " " * 12))
-    namespace = {"exp": math.exp, "scale": (hs ** 0.5) ** -1}
-    exec(compile(src, "<%s>" % name, "exec"), namespace)
-    return namespace[name]
+    return define(src, name, exp=math.exp, scale=(hs ** 0.5) ** -1)
 
 
 def compile_attention_backward(C, hs):
@@ -593,9 +578,7 @@ def compile_attention_backward(C, hs):
         dq_adds=_weighted_rows("e", "l", "k", C, hs, " " * 12),
         dv_adds=_weighted_rows("e", "l", "d", C, hs, " " * 12),
         dk_adds=_weighted_rows("e", "l", "q", C, hs, " " * 12))
-    namespace = {"scale": (hs ** 0.5) ** -1}
-    exec(compile(src, "<%s>" % name, "exec"), namespace)
-    return namespace[name]
+    return define(src, name, scale=(hs ** 0.5) ** -1)
 
 
 def nll_forward(logits, targets, V):

@@ -188,9 +188,7 @@ def engines_agree(seeds):
 def test_head_by_head_attention_gives_the_scalar_engines_numbers(monkeypatch):
     # the path PyPy takes: plain loops everywhere, attention one head at a time
     monkeypatch.setattr(engine, "UNROLL", False)
-    monkeypatch.setattr(engine, "_matmuls", {})
-    monkeypatch.setattr(engine, "_sparse_matmuls", {})
-    monkeypatch.setattr(engine, "_masked_matmuls", {})
+    monkeypatch.setattr(engine, "_kernels", {})
     engines_agree(SEEDS[:4])
 
 
@@ -203,9 +201,10 @@ def test_sparse_and_dense_linears_give_the_scalar_engines_numbers(monkeypatch, s
 
 def test_the_code_generator_is_cached_per_shape():
     engine.matmul([1.0] * 6, [2.0] * 3, 3)
-    f = engine._matmuls[(3, 1)] if engine.UNROLL else engine._matmuls[(3, 0)]
+    size = (3, 1) if engine.UNROLL else (3, 0)
+    f = engine._kernels[(engine.compile_matmul, size)]
     engine.matmul([1.0] * 9, [3.0] * 3, 3)
-    assert (engine._matmuls[(3, 1)] if engine.UNROLL else engine._matmuls[(3, 0)]) is f
+    assert engine._kernels[(engine.compile_matmul, size)] is f
 
 
 def test_weight_gradients_of_a_batch_accumulate():
