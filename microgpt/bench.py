@@ -16,7 +16,6 @@ Cost per predicted token, forward (C = n_embd, L = n_layer, V = vocab_size, t = 
 the forward, the input gradients and the weight gradients. "ns/mult-add" divides the time by that.
 """
 
-import argparse
 import math
 import os
 import platform
@@ -25,6 +24,7 @@ import sys
 import time
 
 from . import data, engine, scalar_engine
+from .cli import number
 from .model import GPT
 from .optim import make_optimizer
 from .train import TrainConfig
@@ -138,11 +138,11 @@ class Run:
         self.init_state = self.rng.getstate()  # the weights are drawn from here, as train.py does
         train_docs, _ = data.split_docs(docs, cfg.val_fraction)
         self.cfg = cfg
-        self.batches = [[self.tokenizer.frame(train_docs[(s * cfg.batch_size + b) % len(train_docs)])
-                         for b in range(cfg.batch_size)] for s in range(cfg.steps)]
-        n = self.model_config.block_size
-        self.tokens = [sum(min(n, len(d) - 1) for d in batch) for batch in self.batches]
-        self.macs = [3 * sum(forward_macs(self.model_config, min(n, len(d) - 1)) for d in batch)
+        self.batches = [[self.tokenizer.frame(d) for d in data.batch_docs(train_docs, s, cfg.batch_size)]
+                        for s in range(cfg.steps)]
+        positions = self.model_config.predictions
+        self.tokens = [sum(positions(d) for d in batch) for batch in self.batches]
+        self.macs = [3 * sum(forward_macs(self.model_config, positions(d)) for d in batch)
                      for batch in self.batches]
 
     def train(self, loss_and_grad, steps):
@@ -186,25 +186,14 @@ def interpreter():
 # --------------------------------------------------------------------------------------------------
 # command line
 
-def count(text):
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("%s is out of range: must be at least 1" % text)
-    return value
-
-
 def add_arguments(parser):
     parser.add_argument("--data", metavar="FILE", default="",
                         help="text file, one document per line (default: the names dataset)")
-    parser.add_argument("--steps", type=count, default=1000,
+    parser.add_argument("--steps", type=number(int, 1), default=1000,
                         help="length of the training run, all timed on the fast engine (default 1000)")
-    parser.add_argument("--scalar-steps", type=count, default=None,
+    parser.add_argument("--scalar-steps", type=number(int, 1), default=None,
                         help="steps timed on the scalar engine, the rest extrapolated (default: all)")
-    parser.add_argument("--textbook-steps", type=count, default=20,
+    parser.add_argument("--textbook-steps", type=number(int, 1), default=20,
                         help="steps timed on the textbook baseline, the rest extrapolated (default 20)")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 100 fast steps, 10 scalar, 3 textbook")

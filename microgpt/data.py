@@ -156,6 +156,12 @@ def split_docs(docs, val_fraction):
     return docs[:-n_val], docs[-n_val:]
 
 
+def batch_docs(docs, step, batch_size):
+    """The documents of optimizer step `step` (0-based): the next batch_size of them in order, wrapping
+    around, so that with batch_size 1 step s trains on docs[s % len(docs)] as the reference does."""
+    return [docs[(step * batch_size + b) % len(docs)] for b in range(batch_size)]
+
+
 # --------------------------------------------------------------------------------------------------
 # tokenizer
 

@@ -29,6 +29,10 @@ class GPTConfig:
     block_size: int = 16  # context length: the most positions the model ever sees
     init_std: float = 0.08  # every weight starts as gauss(0, init_std)
 
+    def predictions(self, tokens):
+        """How many next tokens a framed document trains: one per position, at most block_size."""
+        return min(self.block_size, len(tokens) - 1)
+
     def validate(self):
         for name in ("vocab_size", "n_layer", "n_embd", "n_head", "block_size"):
             value = getattr(self, name)
@@ -108,7 +112,7 @@ class GPT:
         """
         nlls = []
         for tokens in batch:
-            n = min(self.config.block_size, len(tokens) - 1)
+            n = self.config.predictions(tokens)
             logits = self.forward(ops, tokens[:n])
             nlls.append(ops.nll(logits, tokens[1:n + 1]))  # -log softmax(logits)[target], per position
         return ops.mean(nlls)

@@ -382,7 +382,7 @@ def resume(run_dir, changes=None, out=None, err=None):
 def evaluate(model, tokenizer, docs):
     """(mean nats per predicted token, tokens): graph-free, so it costs a forward pass only."""
     batch = [tokenizer.frame(d) for d in docs]
-    tokens = sum(min(model.config.block_size, len(f) - 1) for f in batch)
+    tokens = sum(model.config.predictions(f) for f in batch)
     return engine.loss_only(model, batch), tokens
 
 
@@ -425,8 +425,7 @@ def loop(cfg, docs, tokenizer, model, optimizer, rng, step, data_info, run, out,
 
     def take_step(step):
         """One optimizer step (step is 0-based); returns the loss, or raises if the run diverged."""
-        batch = [tokenizer.frame(train_docs[(step * cfg.batch_size + b) % len(train_docs)])
-                 for b in range(cfg.batch_size)]
+        batch = [tokenizer.frame(d) for d in data.batch_docs(train_docs, step, cfg.batch_size)]
         try:
             loss, grads = loss_and_grad(model, batch)
             if math.isfinite(loss):
@@ -437,7 +436,7 @@ def loop(cfg, docs, tokenizer, model, optimizer, rng, step, data_info, run, out,
             progress.close()
             raise MicroGPTError("the loss became %s at step %d: training diverged; stopped without saving: %s; "
                                 "try a smaller --lr" % (loss, step + 1, run.last_good() if run else "no run dir"))
-        return loss, sum(min(cfg.block_size, len(t) - 1) for t in batch)
+        return loss, sum(model.config.predictions(t) for t in batch)
 
     progress = Progress(err, step, cfg.steps, not cfg.quiet)
     losses, val_loss = [], None
