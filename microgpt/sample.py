@@ -120,12 +120,17 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
     docs, why_unknown = training_docs(ck)
     seen = set(docs) if docs is not None else None
     names = [generate(model, tokenizer, rng, temperature, prompt, max_len, top_k) for _ in range(num_samples)]
-    for i, name in enumerate(names):
-        mark = "" if seen is None else "  (seen)" if name in seen else "  (new)"
-        say("sample %2d: %s%s" % (i + 1, name, mark))
+    print_samples(names, seen, say)
     if seen is None:
         say("new or seen: unknown, %s" % why_unknown)
-    elif names:
+    return names
+
+
+def print_samples(names, seen, say, marks=True):
+    """`sample  1: name` lines (marked new or seen, with marks), then the share of new ones if `seen` is known."""
+    for i, name in enumerate(names):
+        mark = "" if seen is None or not marks else "  (seen)" if name in seen else "  (new)"
+        say("sample %2d: %s%s" % (i + 1, name, mark))
+    if seen is not None and names:
         new = sum(1 for n in names if n not in seen)
         say("new (not in the training data): %d of %d (%.0f%%)" % (new, len(names), 100.0 * new / len(names)))
-    return names

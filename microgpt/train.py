@@ -491,12 +491,7 @@ def loop(cfg, docs, tokenizer, model, optimizer, rng, step, data_info, run, out,
     names = [sample.generate(model, tokenizer, rng, cfg.temperature) for _ in range(cfg.num_samples)]
     if names:
         say("--- inference (new, hallucinated names) ---")
-    for i, name in enumerate(names):
-        say("sample %2d: %s" % (i + 1, name))
-    if names:
-        seen = set(train_docs)
-        new = sum(1 for n in names if n not in seen)
-        say("new (not in the training data): %d of %d (%.0f%%)" % (new, len(names), 100.0 * new / len(names)))
+    sample.print_samples(names, set(train_docs), say, marks=False)  # the reference's lines, unmarked
     return {"model": model, "tokenizer": tokenizer, "losses": losses, "samples": names,
             "config": asdict(cfg), "rng": rng, "val_loss": val_loss, "step": step,
             "run_dir": run.path if run else None}
