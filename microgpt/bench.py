@@ -24,30 +24,29 @@ import sys
 import time
 
 from . import data, engine, scalar_engine
+from .autograd import Value
 from .cli import number
+from .config import TrainConfig
 from .model import GPT
 from .optim import make_optimizer
-from .train import TrainConfig
+from .scalar_engine import ScalarOps, matrices
+from .train import get_lr, train_step
 
 # --------------------------------------------------------------------------------------------------
 # the baseline: Karpathy's Value as published, constants and all
 
-class TextbookValue:
-    """microgpt's Value as written there: a constant becomes a node; backward sorts recursively."""
-    __slots__ = ("data", "grad", "_children", "_local_grads")
 
-    def __init__(self, data, children=(), local_grads=()):
-        self.data = data
-        self.grad = 0
-        self._children = children
-        self._local_grads = local_grads
+class TextbookValue(Value):
+    """microgpt's Value as published: every constant becomes a node, a sum of products is a chain of
+    + nodes (the builtin sum), and backward sorts the graph recursively."""
+    __slots__ = ()
 
     def __add__(self, other):
-        other = other if isinstance(other, TextbookValue) else TextbookValue(other)
+        other = other if isinstance(other, Value) else TextbookValue(other)
         return TextbookValue(self.data + other.data, (self, other), (1, 1))
 
     def __mul__(self, other):
-        other = other if isinstance(other, TextbookValue) else TextbookValue(other)
+        other = other if isinstance(other, Value) else TextbookValue(other)
         return TextbookValue(self.data * other.data, (self, other), (other.data, self.data))
 
     def __pow__(self, other):
@@ -61,27 +60,6 @@ class TextbookValue:
 
     def relu(self):
         return TextbookValue(max(0, self.data), (self,), (float(self.data > 0),))
-
-    def __neg__(self):
-        return self * -1
-
-    def __radd__(self, other):
-        return self + other
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def __rsub__(self, other):
-        return other + (-self)
-
-    def __rmul__(self, other):
-        return self * other
-
-    def __truediv__(self, other):
-        return self * other ** -1
-
-    def __rtruediv__(self, other):
-        return other * self ** -1
 
     @staticmethod
     def dot(a, b):
@@ -108,8 +86,20 @@ class TextbookValue:
                 child.grad += local_grad * v.grad
 
 
+class TextbookOps(ScalarOps):
+    """The scalar engine's ops over TextbookValues."""
+    dot = staticmethod(TextbookValue.dot)
+
+    def __init__(self, model):
+        self.leaves = [TextbookValue(p) for p in model.params]
+        self.weights = matrices(self.leaves, model.layout)
+
+
 def textbook_loss_and_grad(model, batch):
-    return scalar_engine.loss_and_grad(model, batch, value=TextbookValue)
+    ops = TextbookOps(model)
+    loss = model.loss(ops, batch)
+    loss.backward()
+    return loss.data, [float(p.grad) for p in ops.leaves]
 
 
 ENGINES = (("fast", engine.loss_and_grad), ("scalar", scalar_engine.loss_and_grad),
@@ -129,16 +119,14 @@ class Run:
     """The default training run's documents, initial weights and schedule, ready to be replayed."""
 
     def __init__(self, cfg):
-        path = cfg.data or data.ensure_names(log=lambda m: print(m, file=sys.stderr))
-        docs = data.load_docs(path)
-        self.rng = random.Random(cfg.seed)
-        self.rng.shuffle(docs)
-        self.tokenizer = data.Tokenizer.from_docs(docs)
-        self.model_config = cfg.model_config(self.tokenizer.vocab_size)
-        self.init_state = self.rng.getstate()  # the weights are drawn from here, as train.py does
-        train_docs, _ = data.split_docs(docs, cfg.val_fraction)
+        rng = random.Random(cfg.seed)
+        dataset = data.Dataset(data.resolve(cfg.data, log=lambda m: print(m, file=sys.stderr)), rng,
+                               cfg.val_fraction)
+        self.model_config = cfg.model_config(dataset.tokenizer.vocab_size)
+        self.init_state = rng.getstate()  # the weights are drawn from here, as train.py does
         self.cfg = cfg
-        self.batches = [[self.tokenizer.frame(d) for d in data.batch_docs(train_docs, s, cfg.batch_size)]
+        frame = dataset.tokenizer.frame
+        self.batches = [[frame(d) for d in data.batch_docs(dataset.train_docs, s, cfg.batch_size)]
                         for s in range(cfg.steps)]
         positions = self.model_config.predictions
         self.tokens = [sum(positions(d) for d in batch) for batch in self.batches]
@@ -155,9 +143,7 @@ class Run:
         losses = []
         wall, cpu = time.perf_counter(), time.process_time()
         for step in range(steps):
-            loss, grads = loss_and_grad(model, self.batches[step])
-            optimizer.step(model.params, grads, cfg.lr * (1 - step / cfg.steps))
-            losses.append(loss)
+            losses.append(train_step(model, optimizer, loss_and_grad, self.batches[step], get_lr(cfg, step)))
         return losses, time.perf_counter() - wall, time.process_time() - cpu
 
 

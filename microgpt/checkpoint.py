@@ -6,7 +6,7 @@ the optimizer's moments, the step, the random generator's state and the identity
 it. Python writes a float as the shortest text that reads back as the same float (repr), so weights
 survive the round trip bit for bit; NaN and infinity are not JSON and are refused both ways.
 
-A file is written atomically (data.write_atomic): to a temporary file in the same folder, fsynced, then renamed
+A file is written atomically (files.write_atomic): to a temporary file in the same folder, fsynced, then renamed
 over the old one (rename within a folder is atomic on POSIX and Windows), then the folder is fsynced so
 the rename itself survives a power cut. A crash at any moment leaves either the old checkpoint or the
 new one, never half of one; at worst a stray `.checkpoint.json.*.tmp` is left behind.
@@ -29,9 +29,12 @@ import os
 import random
 from dataclasses import asdict, dataclass, fields
 
-from . import data
+from .config import TrainConfig
+from .data import Dataset
 from .errors import MicroGPTError
-from .model import GPTConfig, param_shapes
+from .files import read_bytes, sha256_of, write_atomic
+from .model import GPT, GPTConfig, param_shapes
+from .optim import make_optimizer
 
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
@@ -41,7 +44,7 @@ RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
 @dataclass
 class Checkpoint:
     step: int
-    config: dict  # the training configuration as a plain dict; train.TrainConfig checks it
+    config: TrainConfig
     model: GPTConfig
     vocab: list
     data: dict
@@ -60,7 +63,7 @@ def to_json(ck):
         weights[name] = {"shape": [rows, cols], "data": ck.params[offset:offset + rows * cols]}
         offset += rows * cols
     version, words, gauss_next = ck.rng_state
-    doc = {"format": FORMAT, "version": VERSION, "step": ck.step, "config": ck.config,
+    doc = {"format": FORMAT, "version": VERSION, "step": ck.step, "config": asdict(ck.config),
            "model": asdict(ck.model), "vocab": list(ck.vocab), "data": ck.data,
            "rng": [version, list(words), gauss_next], "optimizer": ck.optimizer, "weights": weights}
     return json.dumps(doc, ensure_ascii=False, allow_nan=False)
@@ -72,7 +75,7 @@ def save(path, ck):
     except ValueError:
         raise MicroGPTError("refusing to save %s: the weights or optimizer state are not finite" % path)
     try:
-        data.write_atomic(path, text)
+        write_atomic(path, text)
     except OSError as e:
         raise MicroGPTError("cannot write %s: %s" % (path, e.strerror or e))
 
@@ -84,7 +87,7 @@ def load(path):
     """The validated Checkpoint in `path`; any problem is a MicroGPTError naming the file."""
     if not os.path.lexists(path):
         raise MicroGPTError("no checkpoint at %s" % path)
-    raw = data.read_bytes(path, "checkpoint file")
+    raw = read_bytes(path, "checkpoint file")
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
     except (UnicodeDecodeError, ValueError) as e:
@@ -108,13 +111,17 @@ def parse(doc):
     expect_keys(doc, ("format", "version", "step", "config", "model", "vocab", "data", "rng", "optimizer",
                       "weights"), "the checkpoint")
     step = whole(doc["step"], "step")
-    config = expect_dict(doc["config"], "config")
+    config = parse_config(doc["config"])
     model = parse_model(doc["model"])
     vocab = parse_vocab(doc["vocab"], model.vocab_size)
     data = expect_dict(doc["data"], "data")
     rng_state = parse_rng(doc["rng"])
     params = parse_weights(doc["weights"], model)
     optimizer = parse_optimizer(doc["optimizer"], len(params))
+    if model != config.model_config(model.vocab_size) or optimizer["name"] != config.optimizer:
+        raise MicroGPTError("the model or optimizer does not match the config stored with it")
+    if optimizer["name"] == "adam" and optimizer["t"] != step:
+        raise MicroGPTError("Adam has taken %d steps but the checkpoint says %d" % (optimizer["t"], step))
     return Checkpoint(step, config, model, vocab, data, rng_state, optimizer, params)
 
 
@@ -156,6 +163,21 @@ def floats(values, n, what):
     if not all(map(math.isfinite, out)):
         raise MicroGPTError("%s holds a number too large for a float" % what)
     return out
+
+
+def parse_config(d):
+    """The training configuration, checked field by field against TrainConfig's types and ranges."""
+    names = [f.name for f in fields(TrainConfig)]
+    expect_keys(d, names, "config")
+    for name in names:
+        value, kind = d[name], type(getattr(TrainConfig, name))
+        ok = (isinstance(value, bool) if kind is bool else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+              isinstance(value, kind) and not isinstance(value, bool))
+        if not ok:
+            kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+            raise MicroGPTError("config.%s must be %s, got %s" % (name, kinds[kind], json.dumps(value)[:40]))
+    return TrainConfig(**d).validate()
 
 
 def parse_model(value):
@@ -227,3 +249,31 @@ def parse_optimizer(value, n):
         return {"name": "adam", "t": whole(value["t"], "optimizer.t"),
                 "m": floats(value["m"], n, "optimizer.m"), "v": v}
     raise MicroGPTError("optimizer.name must be \"adam\" or \"sgd\", got %s" % json.dumps(name)[:40])
+
+
+# --------------------------------------------------------------------------------------------------
+# restoring: the one way back from a checkpoint to a model, an optimizer and a random stream
+
+def restore(ck):
+    """(model, optimizer, rng) exactly as they were when `ck` was saved."""
+    model = GPT(ck.model, params=ck.params)
+    cfg = ck.config
+    optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
+    optimizer.load_state(ck.optimizer)
+    rng = random.Random()
+    rng.setstate(ck.rng_state)
+    return model, optimizer, rng
+
+
+def training_data(ck, path=None):
+    """The Dataset `ck` was trained on, rebuilt as it was: the same file (by SHA-256), shuffled with the
+    same seed, split the same way. A MicroGPTError says why not when the file is gone or has changed."""
+    path = path or ck.data.get("path")
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise MicroGPTError("the training data %s is not there" % path)
+    if sha256_of(path) != ck.data.get("sha256"):
+        raise MicroGPTError("%s has changed since training" % path)
+    dataset = Dataset(path, random.Random(ck.config.seed), ck.config.val_fraction)
+    if dataset.tokenizer.chars != ck.vocab:
+        raise MicroGPTError("the vocabulary of %s does not match the checkpoint's" % path)
+    return dataset

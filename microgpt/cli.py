@@ -7,12 +7,12 @@ flag is one line too (exit 2). Anything else is a bug and raises with its traceb
 import argparse
 import sys
 
-from . import __version__, sample, train
+from . import __version__, runs, sample, train
+from .config import ENGINES, OPTIMIZERS, TrainConfig
 from .errors import MicroGPTError
-from .train import ENGINES, OPTIMIZERS, TrainConfig
 
 PROG = "microgpt"
-COMMANDS = ("train", "sample", "bench")
+COMMANDS = ("train", "sample", "bench", "kernels")
 
 
 class UsageError(Exception):
@@ -105,7 +105,11 @@ def cmd_train(args):
         train.resume(resume, given)
         return 0
     cfg = TrainConfig(**given)
-    run_dir = getattr(args, "out", None) or train.default_run_dir(cfg)
+    try:
+        cfg.validate()
+    except MicroGPTError as e:  # flags that each make sense but not together: a usage error too
+        raise UsageError(e)
+    run_dir = getattr(args, "out", None) or runs.default_run_dir(cfg.data)
     train.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False))
     return 0
 
@@ -147,6 +151,33 @@ def add_bench(sub):
     p.set_defaults(func=bench.run)
 
 
+def add_kernels(sub):
+    p = sub.add_parser("kernels", help="print the generated code the fast engine runs for a model size",
+                       description="Train one step and sample one name with a model of this size, then print "
+                                   "the source of every kernel that generated (CPython only).")
+    d = TrainConfig()
+    for flag, low in (("--n-embd", 1), ("--n-head", 1), ("--n-layer", 1), ("--block-size", 2)):
+        dest = flag[2:].replace("-", "_")
+        p.add_argument(flag, metavar="N", type=number(int, low), default=getattr(d, dest),
+                       help="(default %(default)s)")
+    p.add_argument("--vocab-size", metavar="N", type=number(int, 2), default=27, help="(default %(default)s)")
+    p.add_argument("--list", action="store_true", help="only the kernels' names and sizes")
+    p.set_defaults(func=cmd_kernels)
+
+
+def cmd_kernels(args):
+    from . import kernels
+    from .model import GPTConfig
+    config = GPTConfig(vocab_size=args.vocab_size, n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head,
+                       block_size=args.block_size)
+    try:
+        config.validate()
+    except MicroGPTError as e:
+        raise UsageError(e)
+    kernels.show(config, args.list, print)
+    return 0
+
+
 def make_parser(prog=PROG):
     parser = Parser(prog=prog, description="MicroGPT: a GPT that trains and samples in pure Python.")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -154,6 +185,7 @@ def make_parser(prog=PROG):
     add_train(sub)
     add_sample(sub)
     add_bench(sub)
+    add_kernels(sub)
     return parser
 
 
@@ -174,7 +206,8 @@ def main(argv=None, prog=PROG):
     except MicroGPTError as e:
         print("%s: error: %s" % (prog, e), file=sys.stderr)
         return 1
-    except KeyboardInterrupt as e:  # train.Interrupted says what was saved
+    except KeyboardInterrupt as e:  # runs.Interrupted says what was saved
+        e.prog = prog
         print("%s: %s" % (prog, e if str(e) else "interrupted"), file=sys.stderr)
         return 130
     except SystemExit as e:  # --help and --version

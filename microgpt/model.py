@@ -66,7 +66,8 @@ def param_shapes(config):
 class GPT:
     """The parameters, as one flat list of floats, and the forward pass over an engine's ops."""
 
-    def __init__(self, config, rng=None):
+    def __init__(self, config, rng=None, params=None):
+        """Weights drawn from `rng` (default random.Random(42)), or the given flat `params` (a checkpoint's)."""
         self.config = config.validate()
         self.shapes = param_shapes(config)
         # name -> (offset into self.params, rows, cols): every engine and the optimizer see one flat list
@@ -75,6 +76,11 @@ class GPT:
         for name, rows, cols in self.shapes:
             self.layout[name] = (offset, rows, cols)
             offset += rows * cols
+        if params is not None:
+            if len(params) != offset:
+                raise ValueError("%d params for a model of %d" % (len(params), offset))
+            self.params = list(params)
+            return
         rng = rng if rng is not None else random.Random(42)
         gauss, std = rng.gauss, config.init_std
         self.params = [gauss(0, std) for _ in range(offset)]
@@ -96,7 +102,7 @@ class GPT:
             q = ops.linear(h, w[p + "attn_wq"])  # (T, C)
             k = ops.linear(h, w[p + "attn_wk"])
             v = ops.linear(h, w[p + "attn_wv"])
-            a = ops.attention(q, k, v, cfg.n_head, i)  # (T, C), heads side by side
+            a = ops.attention(q, k, v, cfg.n_head)  # (T, C), heads side by side
             x = ops.add(ops.linear(a, w[p + "attn_wo"]), x)  # residual
             # MLP: widen to 4C, ReLU, narrow back
             h = ops.rmsnorm(x)

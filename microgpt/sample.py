@@ -15,14 +15,23 @@ new and which were already in the training data (like makemore's "in train" / "n
 training documents from the data file's path and SHA-256 stored in the checkpoint.
 """
 
+import functools
 import math
+import operator
 import os
 import random
 
-from . import checkpoint, data
-from .engine import Decoder, softmax
+from . import checkpoint, data, engine
 from .errors import MicroGPTError
-from .model import GPT
+
+
+def softmax(logits):
+    # exp(l - max) / total: the max changes nothing but keeps exp from overflowing. The reference's
+    # arithmetic: total summed left to right from 0 (what sum() did before Python 3.12), e * total**-1.
+    m = max(logits)
+    exps = [math.exp(l - m) for l in logits]
+    inv = functools.reduce(operator.add, exps, 0) ** -1
+    return [e * inv for e in exps]
 
 
 def next_token_probs(logits, temperature, top_k=0):
@@ -36,20 +45,50 @@ def next_token_probs(logits, temperature, top_k=0):
     return softmax([l * inv_t for l in logits])
 
 
+class CachedOps(engine.FastOps):
+    """The fast engine's ops, without gradients, keeping every layer's keys and values (a KV cache): a
+    new token then costs the work of one position, not of the whole prefix again."""
+
+    def __init__(self, model):
+        super().__init__(model, grad=False)
+        self.cache = []  # (keys, values) per layer, in the order the forward pass calls attention
+        self.pos = 0  # positions already in the cache
+        self.layer = 0
+
+    def embed(self, wte, wpe, tokens):
+        self.layer = 0  # a new forward pass: its first attention is layer 0's
+        return super().embed(wte, wpe, tokens)
+
+    def positions(self, tokens):
+        self.pos += len(tokens)
+        return range(self.pos - len(tokens), self.pos)
+
+    def attention(self, q, k, v, n_head):
+        if self.layer == len(self.cache):
+            self.cache.append(([], []))
+        keys, values = self.cache[self.layer]
+        self.layer += 1
+        past = len(keys) // q.cols
+        keys += k.data
+        values += v.data
+        out, _ = engine.attention_forward(q.data, keys, values, q.cols, n_head, past)
+        return engine.Tensor(out, q.rows, q.cols)
+
+
 def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, top_k=0):
     """One document: the prompt followed by what the model writes after it (at most max_len characters)."""
     block_size = model.config.block_size
     max_len = block_size if max_len is None else min(max_len, block_size)
     ids = tokenizer.encode(prompt)
-    decoder = Decoder(model)
+    ops = CachedOps(model)
     token = tokenizer.bos
     for t in ids:  # read the prompt into the cache
-        decoder.logits(token)
+        model.forward(ops, [token])
         token = t
     out = list(ids)
     choices = range(tokenizer.vocab_size)
     for _ in range(len(ids), max_len):
-        probs = next_token_probs(decoder.logits(token), temperature, top_k)
+        probs = next_token_probs(model.forward(ops, [token]).data, temperature, top_k)
         token = rng.choices(choices, weights=probs)[0]
         if token == tokenizer.bos:
             break
@@ -69,29 +108,13 @@ def checkpoint_path(run=None, checkpoint_file=None):
     return os.path.join(run, "checkpoint.json")
 
 
-def training_docs(ck):
-    """The documents the checkpoint was trained on, or (None, why not) if the data file has changed."""
-    path, sha = ck.data.get("path"), ck.data.get("sha256")
-    seed, val_fraction = ck.config.get("seed"), ck.config.get("val_fraction")
-    if not isinstance(path, str) or not os.path.isfile(path):
-        return None, "the training data %s is not there" % path
-    if not isinstance(seed, int) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
-        return None, "the checkpoint does not say how the data was split"
-    if data.sha256_of(path) != sha:
-        return None, "%s has changed since training" % path
-    docs = data.load_docs(path)
-    random.Random(seed).shuffle(docs)  # the split of train.py: the held-out docs are the shuffled tail
-    return data.split_docs(docs, val_fraction)[0], None
-
-
 def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="", seed=None, max_len=None,
                       out=None):
     """Print samples from the checkpoint at `path`. seed None continues the checkpoint's random stream,
     so a finished run's checkpoint writes the very names its training run printed."""
     say = (lambda line: print(line, file=out, flush=True)) if out else print
     ck = checkpoint.load(path)
-    model = GPT(ck.model, random.Random(0))
-    model.params[:] = ck.params
+    model, _, rng = checkpoint.restore(ck)
     tokenizer = data.Tokenizer(ck.vocab)
     block_size = ck.model.block_size
     for ch in prompt:
@@ -107,18 +130,17 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
                             "got %d" % (len(prompt), block_size, max_len))
     if top_k < 0 or temperature < 0 or not math.isfinite(temperature) or num_samples < 0:
         raise MicroGPTError("top_k, temperature and num_samples must be 0 or more")
-    if seed is None:
-        rng = random.Random()
-        rng.setstate(ck.rng_state)
-    else:
+    if seed is not None:
         rng = random.Random(seed)
 
     say("checkpoint: %s (step %d, %d params, vocab size %d)" % (path, ck.step, model.num_params,
                                                                tokenizer.vocab_size))
     say("sampling: num_samples=%d temperature=%s top_k=%d prompt=%r seed=%s max_len=%d"
         % (num_samples, temperature, top_k, prompt, "checkpoint" if seed is None else seed, max_len))
-    docs, why_unknown = training_docs(ck)
-    seen = set(docs) if docs is not None else None
+    try:
+        seen, why_unknown = set(checkpoint.training_data(ck).train_docs), None
+    except MicroGPTError as e:
+        seen, why_unknown = None, str(e)
     names = [generate(model, tokenizer, rng, temperature, prompt, max_len, top_k) for _ in range(num_samples)]
     print_samples(names, seen, say)
     if seen is None:

@@ -3,8 +3,7 @@
 This is the living definition of the arithmetic. Every sum runs left to right from 0, every division is
 a multiplication by a power -1, exactly as Karpathy's microgpt writes them, so for the same weights its
 losses and gradients are that program's to the bit, and a whole run prints that program's losses and
-names. The fast engine (engine.py) must agree with this one; when they
-disagree, the fast one is wrong.
+names. The fast engine (engine.py) must agree with this one; when they disagree, the fast one is wrong.
 
 A tensor here is a list of rows, each a list of Values: x[t][c] is channel c at position t.
 """
@@ -20,16 +19,21 @@ def softmax(logits):
     return [e / total for e in exps]
 
 
+def matrices(leaves, layout):
+    """name -> the matrix as a list of rows of leaves, from the model's flat layout."""
+    return {name: [leaves[offset + r * cols: offset + (r + 1) * cols] for r in range(rows)]
+            for name, (offset, rows, cols) in layout.items()}
+
+
 class ScalarOps:
     """The op set of model.GPT.forward, built from Values so that loss.backward() finds every gradient."""
 
-    def __init__(self, model, value=Value):
-        self.leaves = [value(p) for p in model.params]  # `value`: another Value class, for benchmarks
-        # dot(a, b) = sum(ai * bi for ai, bi in zip(a, b)): Value.dot makes it one node, same numbers
-        self.dot = value.dot
-        self.weights = {}
-        for name, (offset, rows, cols) in model.layout.items():
-            self.weights[name] = [self.leaves[offset + r * cols: offset + (r + 1) * cols] for r in range(rows)]
+    # dot(a, b) = sum(ai * bi for ai, bi in zip(a, b)): Value.dot makes it one node, same numbers
+    dot = staticmethod(Value.dot)
+
+    def __init__(self, model):
+        self.leaves = [Value(p) for p in model.params]
+        self.weights = matrices(self.leaves, model.layout)
 
     def embed(self, wte, wpe, tokens):
         return [[t + p for t, p in zip(wte[token], wpe[pos])] for pos, token in enumerate(tokens)]
@@ -53,7 +57,7 @@ class ScalarOps:
     def relu(self, x):
         return [[xi.relu() for xi in row] for row in x]
 
-    def attention(self, q, k, v, n_head, layer=0):
+    def attention(self, q, k, v, n_head):
         # causal: position t attends to positions 0..t; each head to its own slice of channels
         head_dim = len(q[0]) // n_head
         out = []
@@ -80,9 +84,9 @@ class ScalarOps:
         return (1 / len(losses)) * sum(losses)
 
 
-def loss_and_grad(model, batch, value=Value):
+def loss_and_grad(model, batch):
     """(mean loss, d loss / d params as one flat list) for a batch of token lists."""
-    ops = ScalarOps(model, value)
+    ops = ScalarOps(model)
     loss = model.loss(ops, batch)
     loss.backward()
     return loss.data, [float(p.grad) for p in ops.leaves]

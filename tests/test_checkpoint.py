@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from microgpt import checkpoint
+from microgpt.config import TrainConfig
 from microgpt.errors import MicroGPTError
 from microgpt.model import GPT, GPTConfig
 from microgpt.optim import Adam
@@ -34,7 +35,8 @@ def make_checkpoint(n_layer=1, n_embd=8, n_head=2, block_size=4, seed=0):
     rng.gauss(0, 1)  # leave a cached gauss_next in the state, the part of it that is easy to forget
     adam = Adam(model.num_params)
     adam.step(model.params, [rng.uniform(-1, 1) for _ in model.params], 0.01)
-    return checkpoint.Checkpoint(1, {"seed": seed, "val_fraction": 0.1}, cfg, list("abcd"),
+    config = TrainConfig(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size, seed=seed)
+    return checkpoint.Checkpoint(1, config, cfg, list("abcd"),
                                  {"path": "x.txt", "sha256": "0" * 64, "num_docs": 3}, rng.getstate(),
                                  dict(adam.state(), name="adam"), model.params)
 
@@ -92,6 +94,7 @@ KILL_DURING_SAVE = r"""
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
 from microgpt import checkpoint
+from microgpt.config import TrainConfig
 from tests.test_checkpoint import make_checkpoint
 path = sys.argv[2]
 checkpoint.save(path, make_checkpoint(seed=1))

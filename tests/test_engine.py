@@ -1,5 +1,7 @@
 """The fast engine against the scalar one, and the scalar one against microgpt's textbook Value.
 
+(The generated kernels against the fast engine's plain loops: test_kernels.py.)
+
 The scalar engine is the living definition: on random small models and batches the fast engine must give
 the same logits and loss to the last bit (its forwards do the same arithmetic in the same order) and the
 same gradients to rounding (its backwards sum in another order: ~1e-16 relative, checked at 1e-12).
@@ -11,7 +13,7 @@ import random
 
 import pytest
 
-from microgpt import bench, engine, scalar_engine
+from microgpt import bench, engine, sample, scalar_engine
 from microgpt.model import GPT, GPTConfig
 from microgpt.optim import SGD, Adam
 
@@ -86,9 +88,9 @@ def test_decoder_with_kv_cache_gives_the_full_forward_logits(seed):
     tokens = max(batch, key=len)[:model.config.block_size]
     V = model.config.vocab_size
     full = model.forward(engine.FastOps(model, grad=False), tokens).data
-    decoder = engine.Decoder(model)
+    ops = sample.CachedOps(model)
     for t, token in enumerate(tokens):
-        assert decoder.logits(token) == full[t * V:(t + 1) * V]
+        assert model.forward(ops, [token]).data == full[t * V:(t + 1) * V]
 
 
 @pytest.mark.parametrize("seed", SEEDS[:3])
@@ -102,79 +104,6 @@ def test_scalar_gradients_are_the_textbook_graphs_to_the_bit(seed):
     assert grads_s == grads_t
 
 
-def naive_matmul(a, b, n):
-    out = []
-    for r in range(0, len(a), n):
-        for s in range(0, len(b), n):
-            acc = 0
-            for j in range(n):
-                acc += a[r + j] * b[s + j]
-            out.append(acc)
-    return out
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 40])
-def test_every_matmul_kernel_sums_like_the_textbook(n):
-    # the generated kernels (b in rows, b unpacked whole) and the loop kept for PyPy and long rows
-    rng = random.Random(n)
-    for R, S in ((1, 1), (3, 5), (4, 1)):
-        a = [rng.gauss(0, 1) for _ in range(R * n)]
-        b = [rng.gauss(0, 1) for _ in range(S * n)]
-        expected = naive_matmul(a, b, n)
-        for kernel in (engine.compile_matmul(n), engine.compile_matmul(n, S), engine._matmul_loop(n)):
-            assert kernel(a, b) == expected
-        assert engine.matmul(a, b, n) == expected
-
-
-@pytest.mark.parametrize("S", [1, 2, 3, 16])
-def test_every_sparse_matmul_kernel_sums_like_the_textbook(S):
-    # a as after a ReLU, mostly exact zeros (one row all zeros), which are skipped; b is not transposed
-    rng = random.Random(S)
-    for R, n in ((1, 1), (3, 5), (4, 12)):
-        a = [max(0.0, rng.gauss(-0.5, 1)) for _ in range(R * n)]
-        a[-n:] = [0.0] * n
-        b = [rng.gauss(0, 1) for _ in range(n * S)]
-        expected = naive_matmul(a, engine.transpose(b, S), n)  # a @ b, zeros and all, left to right
-        for kernel in (engine.compile_sparse_matmul(S), engine._sparse_matmul_loop(S)):
-            assert kernel(a, b, n) == expected
-        assert engine.sparse_matmul(a, b, n) == expected
-
-
-@pytest.mark.parametrize("n", [1, 3, 16])
-def test_every_masked_matmul_kernel_is_matmul_where_the_mask_is_nonzero(n):
-    rng = random.Random(n)
-    for R, S in ((1, 1), (3, 5), (4, 12)):
-        a = [rng.gauss(0, 1) for _ in range(R * n)]
-        b = [rng.gauss(0, 1) for _ in range(S * n)]
-        mask = [max(0.0, rng.gauss(-0.5, 1)) for _ in range(R * S)]  # a ReLU's output
-        expected = [x if keep else 0.0 for x, keep in zip(naive_matmul(a, b, n), mask)]
-        for kernel in (engine.compile_masked_matmul(n), engine._masked_matmul_loop(n)):
-            assert kernel(a, b, mask) == expected
-        assert engine.masked_matmul(a, b, n, mask) == expected
-
-
-@pytest.mark.parametrize("C, hs", [(4, 1), (8, 2), (12, 4), (16, 16)])
-def test_generated_attention_is_the_head_by_head_attention_to_the_bit(C, hs):
-    # the code generated for all heads at once against one head at a time with the matmul helper,
-    # with a KV cache (past > 0, forward only) and without, and with a position zeroed in dout
-    rng = random.Random(C * 100 + hs)
-    forward, backward = engine.compile_attention_forward(C, hs), engine.compile_attention_backward(C, hs)
-    for T, past in ((1, 0), (5, 0), (7, 0), (1, 6), (3, 2)):
-        q = [rng.gauss(0, 2) for _ in range(T * C)]
-        k, v = ([rng.gauss(0, 2) for _ in range((past + T) * C)] for _ in range(2))
-        out, atts = forward(q, k, v, past)  # weights as atts[t][s] = (head 0, head 1, ...)
-        out_h, atts_h = engine._attention_forward_heads(q, k, v, C, C // hs, past)  # per head, (T, S)
-        S = past + T
-        assert out == out_h
-        assert atts == [[tuple(att[t * S + s] for att in atts_h) for s in range(past + t + 1)]
-                        for t in range(T)]
-        if past == 0:
-            dout = [rng.gauss(0, 1) for _ in range(T * C)]
-            dout[:C] = [0.0] * C
-            assert backward(dout, q, k, v, atts) == engine._attention_backward_heads(
-                dout, q, k, v, atts_h, C, C // hs)
-
-
 def engines_agree(seeds):
     """Loss to the bit and every gradient to 1e-12, fast engine against scalar engine, on random cases."""
     for seed in seeds:
@@ -185,26 +114,11 @@ def engines_agree(seeds):
         assert_grads_close(grads_f, grads_s)
 
 
-def test_head_by_head_attention_gives_the_scalar_engines_numbers(monkeypatch):
-    # the path PyPy takes: plain loops everywhere, attention one head at a time
-    monkeypatch.setattr(engine, "UNROLL", False)
-    monkeypatch.setattr(engine, "_kernels", {})
-    engines_agree(SEEDS[:4])
-
-
-@pytest.mark.parametrize("sparse", [True, False])
-def test_sparse_and_dense_linears_give_the_scalar_engines_numbers(monkeypatch, sparse):
-    # a linear picks its path by counting zeros in its operands; force each path on every linear
-    monkeypatch.setattr(engine, "mostly_zeros", lambda a: sparse)
-    engines_agree(SEEDS[:4])
-
-
-def test_the_code_generator_is_cached_per_shape():
-    engine.matmul([1.0] * 6, [2.0] * 3, 3)
-    size = (3, 1) if engine.UNROLL else (3, 0)
-    f = engine._kernels[(engine.compile_matmul, size)]
-    engine.matmul([1.0] * 9, [3.0] * 3, 3)
-    assert engine._kernels[(engine.compile_matmul, size)] is f
+def test_the_plain_loops_give_the_scalar_engines_numbers(monkeypatch):
+    # what PyPy runs: engine.py as written, without the generated kernels
+    for name, f in engine.REFERENCE.items():
+        monkeypatch.setattr(engine, name, f)
+    engines_agree(SEEDS[:6])
 
 
 def test_weight_gradients_of_a_batch_accumulate():

@@ -72,7 +72,7 @@ def test_a_directory_where_a_file_belongs(tiny, capsys):
     (["--val-fraction", "1.5"], 2, "must be between 0 and 0.99"),
     (["--steps", "ten"], 2, "'ten' is not a whole number"),
     (["--block-size", "1"], 2, "1 is out of range: must be at least 2"),
-    (["--n-embd", "10", "--n-head", "3"], 1, "n_embd (10) must be divisible by n_head (3)"),
+    (["--n-embd", "10", "--n-head", "3"], 2, "n_embd (10) must be divisible by n_head (3)"),
     (["sample", "--top-k", "-1"], 2, "out of range"),
 ])
 def test_bad_flags(tiny, capsys, argv, code, message):
@@ -130,7 +130,8 @@ def test_resume_when_the_data_changed_or_the_config_differs(tiny, capsys):
     assert "--n-embd cannot change when resuming" in fails(capsys, ["--resume", "run", "--n-embd", "8"])
     with open(tiny, "a") as f:
         f.write("newname\n")
-    assert "is not the file this run trained on" in fails(capsys, ["--resume", "run", "--steps", "8"])
+    assert "has changed since training; pass --data FILE with the file this run trained on" in fails(
+        capsys, ["--resume", "run", "--steps", "8"])
 
 
 def test_unwritable_run_directory(tiny, capsys):
@@ -199,7 +200,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tiny):
     lines = err.decode().splitlines()
     assert len(lines) == 1 and "Traceback" not in lines[0]
     m = re.match(r"python -m microgpt: interrupted at step (\d+) of 100000; checkpoint saved to (\S+); continue with: "
-                 r"microgpt train --resume run$", lines[0])
+                 r"python -m microgpt train --resume run$", lines[0])
     assert m, lines
     ck = checkpoint.load(m.group(2))
     assert ck.step == int(m.group(1)) >= 20

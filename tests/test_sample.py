@@ -10,6 +10,7 @@ import pytest
 
 from microgpt import data, train
 from microgpt.cli import main
+from microgpt.config import TrainConfig
 from microgpt.sample import next_token_probs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +42,7 @@ def run(tmp_path_factory):
     with open(data_path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     run_dir = str(folder / "run")
-    cfg = train.TrainConfig(data=data_path, steps=60, batch_size=4, num_samples=0, quiet=True, eval_every=0)
+    cfg = TrainConfig(data=data_path, steps=60, batch_size=4, num_samples=0, quiet=True, eval_every=0)
     train.train(cfg, out=io.StringIO(), run_dir=run_dir)
     return run_dir, data_path
 

@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from microgpt import checkpoint, data, scalar_engine, train
+from microgpt import checkpoint, data, runs, scalar_engine, train
 from microgpt.cli import main
+from microgpt.config import TrainConfig
 from microgpt.model import GPT
-from microgpt.train import TrainConfig
 
 # Karpathy's microgpt, default run: its printed losses and its 20 names
 REFERENCE_SAMPLES = ["kamon", "ann", "karai", "jaire", "vialan", "karia", "yeran", "anna", "areli", "kaina",
@@ -36,7 +36,7 @@ def small(data_path, **kw):
 
 
 def records(run_dir):
-    with open(os.path.join(run_dir, train.METRICS)) as f:
+    with open(os.path.join(run_dir, runs.METRICS)) as f:
         return [json.loads(line) for line in f]
 
 
@@ -61,9 +61,9 @@ def test_ctrl_c_then_resume_gives_the_same_bits_as_a_straight_run(tmp_path, tiny
     with pytest.raises(train.Interrupted, match="interrupted at step 10 of 24; checkpoint saved") as e:
         train.train(small(tiny), out=io.StringIO(), run_dir=split_dir)
     assert "--resume " + split_dir in str(e.value)
-    assert checkpoint.load(os.path.join(split_dir, train.CHECKPOINT)).step == 10
+    assert checkpoint.load(os.path.join(split_dir, runs.CHECKPOINT)).step == 10
     monkeypatch.undo()
-    with open(os.path.join(split_dir, train.METRICS), "a") as f:  # what a kill -9 could leave behind:
+    with open(os.path.join(split_dir, runs.METRICS), "a") as f:  # what a kill -9 could leave behind:
         f.write('{"step": 12, "loss": 9.0}\n{"step": 13, "lo')  # records past the checkpoint, a cut line
 
     out = io.StringIO()
@@ -72,8 +72,8 @@ def test_ctrl_c_then_resume_gives_the_same_bits_as_a_straight_run(tmp_path, tiny
     assert "step   11 /   24" in out.getvalue() and "step   10 /   24" not in out.getvalue()
 
     # weights, Adam's moments, the random stream, the config: the checkpoint files are byte for byte equal
-    with open(os.path.join(straight_dir, train.CHECKPOINT), "rb") as a, \
-            open(os.path.join(split_dir, train.CHECKPOINT), "rb") as b:
+    with open(os.path.join(straight_dir, runs.CHECKPOINT), "rb") as a, \
+            open(os.path.join(split_dir, runs.CHECKPOINT), "rb") as b:
         assert a.read() == b.read()
     # and so is every logged loss, learning rate and held-out loss (only the speed may differ)
     strip = [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in records(straight_dir)]
@@ -95,7 +95,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, t
                                                 "step 7") as e:
         train.train(small(tiny), out=io.StringIO(), run_dir=run_dir)
     assert "\n" not in str(e.value)
-    assert checkpoint.load(os.path.join(run_dir, train.CHECKPOINT)).step == 7
+    assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 7
 
 
 def test_resume_with_more_steps_stretches_the_schedule(tmp_path, tiny):
@@ -105,7 +105,7 @@ def test_resume_with_more_steps_stretches_the_schedule(tmp_path, tiny):
     lrs = {r["step"]: r["lr"] for r in records(run_dir) if "lr" in r}
     assert [lrs[s] for s in range(1, 11)] == [0.01 * (1 - s / 10) for s in range(10)]
     assert [lrs[s] for s in range(11, 17)] == [0.01 * (1 - s / 16) for s in range(10, 16)]
-    assert checkpoint.load(os.path.join(run_dir, train.CHECKPOINT)).step == 16
+    assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 16
     with pytest.raises(train.MicroGPTError, match="already trained 16 of 16 steps"):
         train.resume(run_dir, out=io.StringIO())
     with pytest.raises(train.MicroGPTError, match="--lr cannot change when resuming"):
@@ -158,7 +158,7 @@ def test_metrics_has_one_record_per_logged_step(tmp_path, tiny):
     assert [r["step"] for r in logged] == [5, 10, 12]
     assert all(set(r) == {"step", "loss", "lr", "tokens_per_s"} and r["tokens_per_s"] > 0 for r in logged)
     assert [r["step"] for r in records(run_dir) if "val_loss" in r] == [12]
-    with open(os.path.join(run_dir, train.CONFIG)) as f:
+    with open(os.path.join(run_dir, runs.CONFIG)) as f:
         saved = json.load(f)
     assert saved["config"]["log_every"] == 5 and saved["model"]["n_embd"] == 16
     assert saved["data"]["sha256"] == data.sha256_of(tiny)
@@ -192,11 +192,11 @@ class FakeStream(io.StringIO):
 
 
 def test_progress_is_live_on_a_terminal_plain_elsewhere_and_silent_when_quiet(monkeypatch):
-    monkeypatch.setattr(train.Progress, "PLAIN_EVERY", 0.0)
+    monkeypatch.setattr(runs.Progress, "PLAIN_EVERY", 0.0)
     shown = {}
     for name, tty, enabled in [("terminal", True, True), ("pipe", False, True), ("quiet", True, False)]:
         stream = FakeStream(tty)
-        p = train.Progress(stream, 0, 100, enabled)
+        p = runs.Progress(stream, 0, 100, enabled)
         p.start -= 10  # as if 10 s had passed
         p.last -= 10
         p.val_loss = 2.5

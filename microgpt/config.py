@@ -1,0 +1,74 @@
+"""The training configuration: every knob of a run, its default, and the range it can work in.
+
+The defaults are Karpathy's microgpt: one layer, 16 channels, 4 heads, a context of 16, 1000 steps of
+Adam at lr 0.01 on one name per step. The command line (cli.py) fills this from its flags; checkpoints
+store it whole, so a run can be continued and a model explained.
+"""
+
+import math
+from dataclasses import dataclass, fields
+
+from .errors import MicroGPTError
+from .model import GPTConfig
+
+ENGINES = ("fast", "scalar")
+OPTIMIZERS = ("adam", "sgd")
+# what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
+# (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
+RESUMABLE = ("steps", "engine", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
+             "num_samples", "quiet")
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # text file, one document per line; "" = the names dataset (downloaded once)
+    n_layer: int = 1  # model size: see model.GPTConfig
+    n_embd: int = 16
+    n_head: int = 4
+    block_size: int = 16
+    steps: int = 1000  # optimizer steps in the whole run: the length of the learning-rate schedule
+    batch_size: int = 1  # documents per step; the loss is the mean over all their predicted tokens
+    lr: float = 0.01  # peak learning rate, decayed linearly to 0
+    optimizer: str = "adam"  # adam or sgd
+    beta1: float = 0.85  # Adam's decay rates for the gradient mean and its square
+    beta2: float = 0.99
+    eps: float = 1e-8
+    val_fraction: float = 0.1  # share of documents held out (taken from the end of the shuffled list)
+    seed: int = 42  # seeds the one random stream: shuffle, weights, sampling
+    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower
+    log_every: int = 1  # print the loss every this many steps (and at the last)
+    eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
+    eval_docs: int = 300  # held-out documents used by those evaluations (0 = all); the final one uses all
+    save_every: int = 100  # checkpoint every this many steps (0 = only at the end and on Ctrl-C)
+    temperature: float = 0.5  # sampling after training: <1 sharper, >1 more random, 0 = always the likeliest
+    num_samples: int = 20  # names to print after training
+    quiet: bool = False  # no progress line on stderr
+
+    def validate(self):
+        def need(ok, message):
+            if not ok:
+                raise MicroGPTError(message)
+        need(self.steps >= 1, "steps must be at least 1, got %d" % self.steps)
+        need(self.batch_size >= 1, "batch_size must be at least 1, got %d" % self.batch_size)
+        need(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number, got %r" % self.lr)
+        need(self.optimizer in OPTIMIZERS, "optimizer must be one of %s" % ", ".join(OPTIMIZERS))
+        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
+        need(self.eps > 0, "eps must be positive")
+        need(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %r" % self.val_fraction)
+        need(self.engine in ENGINES, "engine must be one of %s" % ", ".join(ENGINES))
+        need(self.log_every >= 1, "log_every must be at least 1, got %d" % self.log_every)
+        for name in ("eval_every", "eval_docs", "save_every"):
+            need(getattr(self, name) >= 0, "%s must be 0 or more, got %d" % (name, getattr(self, name)))
+        need(self.temperature >= 0 and math.isfinite(self.temperature),
+             "temperature must be 0 or more, got %r" % self.temperature)
+        need(self.num_samples >= 0, "num_samples must be 0 or more, got %d" % self.num_samples)
+        self.model_config(2).validate()
+        return self
+
+    def model_config(self, vocab_size):
+        return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_embd=self.n_embd,
+                         n_head=self.n_head, block_size=self.block_size)
+
+    def describe(self):
+        return " ".join("%s=%s" % (f.name, getattr(self, f.name) if f.name != "data" or self.data
+                                   else "names") for f in fields(self))
