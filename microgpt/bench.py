@@ -227,6 +227,12 @@ def run(args, out=None):
             % (name, steps, wall, cpu, steps / wall, done_tokens / wall, wall / done_macs * 1e9, whole,
                "" if steps == cfg.steps else " (extrapolated)"))
     say()
+    compare(results, say)
+    return 0
+
+
+def compare(results, say):
+    """Speed-ups between the engines timed, and how far apart their losses are."""
     fast_time = results["fast"][1]
     for name in ("scalar", "textbook"):
         if name in results:
@@ -251,4 +257,3 @@ def run(args, out=None):
         n = min(len(a), len(b))
         same = sum(1 for x, y in zip(a, b) if x == y)
         say("losses, scalar vs textbook, first %d steps: %d identical to the bit" % (n, same))
-    return 0

@@ -114,6 +114,26 @@ def test_compositions(a, b, p):
         check(f, a, b, p)
 
 
+@given(st.lists(st.tuples(x_, x_), min_size=1, max_size=6))
+def test_dot_is_the_sum_of_products_in_value_and_gradient(pairs):
+    # Value.dot is one node for sum(a_i * b_i): against finite differences, and against the 2n nodes it
+    # stands for, value and every gradient to the bit
+    xs = [x for pair in pairs for x in pair]
+    n = len(pairs)
+
+    def dot(*v):
+        return Value.dot(v[0::2], v[1::2]) * 1.5
+    check(dot, *xs)
+    a, b = [Value(x) for x in xs[0::2]], [Value(x) for x in xs[1::2]]
+    one = Value.dot(a, b)
+    one.backward()
+    a2, b2 = [Value(x) for x in xs[0::2]], [Value(x) for x in xs[1::2]]
+    many = sum(ai * bi for ai, bi in zip(a2, b2))
+    many.backward()
+    assert one.data == many.data and len(one._children) == 2 * n
+    assert [v.grad for v in a + b] == [v.grad for v in a2 + b2]
+
+
 def test_diamond_accumulates():
     # d = b * c with b = a^2 and c = a + b, so d = a^3 + a^4 and dd/da = 3a^2 + 4a^3 along all paths
     a = Value(3.0)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, closed_port_url
+from conftest import ROOT
 
 from microgpt import __version__
 from microgpt.cli import main
@@ -79,79 +79,3 @@ def test_flags_alone_mean_train(capsys, names_path):
     steps = [line for line in out.splitlines() if line.startswith("step ")]
     assert len(steps) == 2 and "loss 3.3660" not in steps[0]
     assert not any(line.startswith("sample ") for line in out.splitlines())
-
-
-def one_error_line(err):
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line]
-    assert len(errors) == 1, err
-    return errors[0]
-
-
-@pytest.fixture
-def tiny_data(tmp_path):
-    path = tmp_path / "tiny.txt"
-    path.write_text("emma\nava\nliam\n", encoding="utf-8")
-    return str(path)
-
-
-@pytest.mark.parametrize("argv, codes, words", [
-    (["--bogus"], [2], ["--bogus"]),
-    (["train", "--n-layer"], [2], ["--n-layer"]),
-    (["--steps", "0"], [2], ["--steps"]),
-    (["--steps", "ten"], [2], ["--steps"]),
-    (["--lr", "-0.01"], [2], ["--lr"]),
-    (["--lr", "nan"], [2], ["--lr"]),
-    (["--temperature", "-1"], [2], ["--temperature"]),
-    (["--optimizer", "rmsprop"], [2], ["--optimizer"]),
-    (["--engine", "gpu"], [2], ["--engine"]),
-    (["--block-size", "1"], [1, 2], ["block"]),
-    (["--n-embd", "10", "--n-head", "4"], [1, 2], ["divisible"]),
-    (["--n-head", "0"], [1, 2], ["head"]),
-], ids=lambda v: " ".join(v) if isinstance(v, list) and v and isinstance(v[0], str) else "")
-def test_bad_flags(capsys, tiny_data, argv, codes, words):
-    code, out, err = run(capsys, *(argv + ["--data", tiny_data]))
-    assert code in codes
-    line = one_error_line(err)
-    for word in words:
-        assert word in line
-    assert "step " not in out  # refused before any training
-
-
-def data_error(capsys, path):
-    code, out, err = run(capsys, "--data", path, "--steps", "1")
-    assert code == 1
-    line = one_error_line(err)
-    assert path in line
-    return line
-
-
-def test_missing_data_file(capsys, tmp_path):
-    data_error(capsys, str(tmp_path / "nope.txt"))
-
-
-def test_data_is_a_directory(capsys, tmp_path):
-    assert "directory" in data_error(capsys, str(tmp_path))
-
-
-@pytest.mark.parametrize("raw", [b"", b"  \n\n\t\n"], ids=["empty", "blank"])
-def test_empty_data_file(capsys, tmp_path, raw):
-    path = tmp_path / "empty.txt"
-    path.write_bytes(raw)
-    data_error(capsys, str(path))
-
-
-def test_non_utf8_data_file(capsys, tmp_path):
-    path = tmp_path / "latin1.txt"
-    path.write_bytes("emma\nJos\xe9\n".encode("latin-1"))
-    assert "line 2" in data_error(capsys, str(path))
-
-
-def test_no_network_says_how_to_pass_data(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("MICROGPT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MICROGPT_NAMES_URL", closed_port_url())
-    code, out, err = run(capsys, "--steps", "1")
-    assert code == 1
-    assert "--data" in one_error_line(err)
-    assert not (tmp_path / "cache" / "names.txt").exists()

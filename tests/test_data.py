@@ -1,10 +1,9 @@
-"""The tokenizer, the document loader and the download of the names dataset (against a local server)."""
+"""The tokenizer, the document loader, the held-out split and the Dataset every command uses."""
 
-import hashlib
 import os
+import random
 
 import pytest
-from conftest import closed_port_url
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -105,138 +104,25 @@ def test_empty_or_blank_file(tmp_path, raw):
     assert path in one_line_error(data.load_docs, path)
 
 
-def test_directory(tmp_path):
-    assert "directory" in one_line_error(data.load_docs, str(tmp_path))
+def test_a_dataset_is_the_file_shuffled_by_the_seed_then_split(names_path):
+    rng = random.Random(42)
+    ds = data.Dataset(names_path, rng, 0.1)
+    docs = data.load_docs(names_path)
+    expected = random.Random(42)
+    expected.shuffle(docs)
+    assert ds.docs == docs and ds.tokenizer.chars == list("abcdefghijklmnopqrstuvwxyz")
+    assert ds.train_docs == docs[:-3203] and ds.val_docs == docs[-3203:]
+    assert rng.getstate() == expected.getstate()  # the stream goes on from where the shuffle left it
+    assert ds.info() == {"path": os.path.abspath(names_path), "sha256": data.NAMES_SHA256, "num_docs": 32033}
 
 
-def test_missing_file(tmp_path):
-    path = str(tmp_path / "nope.txt")
-    assert path in one_line_error(data.load_docs, path)
+def test_batches_take_the_next_documents_in_order_and_wrap():
+    docs = ["d%d" % i for i in range(5)]
+    assert data.batch_docs(docs, 0, 1) == ["d0"] and data.batch_docs(docs, 7, 1) == ["d2"]
+    assert data.batch_docs(docs, 1, 3) == ["d3", "d4", "d0"]
 
 
 def test_split_docs_holds_out_the_end():
     docs = ["d%d" % i for i in range(10)]
     assert data.split_docs(docs, 0.2) == (docs[:8], docs[8:])
     assert data.split_docs(docs, 0.0) == (docs, [])
-
-
-# --------------------------------------------------------------------------------------------------
-# the names dataset: cache folder and download
-
-def test_cache_dir_precedence(monkeypatch, tmp_path):
-    monkeypatch.setenv("MICROGPT_CACHE_DIR", str(tmp_path / "mine"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.cache_dir() == str(tmp_path / "mine")
-    monkeypatch.delenv("MICROGPT_CACHE_DIR")
-    assert data.cache_dir() == os.path.join(str(tmp_path / "xdg"), "microgpt")
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data.cache_dir() == os.path.join(str(tmp_path / "home"), ".cache", "microgpt")
-
-
-@pytest.fixture
-def names_bytes(names_path):
-    with open(names_path, "rb") as f:
-        raw = f.read()
-    assert hashlib.sha256(raw).hexdigest() == data.NAMES_SHA256
-    return raw
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("MICROGPT_CACHE_DIR", str(folder))
-    return folder
-
-
-def listing(folder):
-    return sorted(os.listdir(str(folder))) if folder.exists() else []
-
-
-def test_download_verifies_and_caches(http_server, names_bytes, cache):
-    server = http_server({"/names.txt": names_bytes})
-    logged = []
-    path = data.ensure_names(url=server.url("/names.txt"), log=logged.append)
-    assert path == str(cache / "names.txt")
-    assert (cache / "names.txt").read_bytes() == names_bytes
-    assert listing(cache) == ["names.txt"]  # no temporary file left behind
-    assert len(logged) == 1 and server.url("/names.txt") in logged[0]
-    # a good cached copy is used as it is: no second request
-    assert data.ensure_names(url=server.url("/names.txt")) == path
-    assert server.requests == ["/names.txt"]
-
-
-def test_url_from_environment(http_server, names_bytes, cache, monkeypatch):
-    server = http_server({"/mirror/names.txt": names_bytes})
-    monkeypatch.setenv("MICROGPT_NAMES_URL", server.url("/mirror/names.txt"))
-    assert data.ensure_names() == str(cache / "names.txt")
-    assert server.requests == ["/mirror/names.txt"]
-
-
-def test_good_cache_is_not_downloaded_again(names_bytes, cache):
-    cache.mkdir()
-    (cache / "names.txt").write_bytes(names_bytes)
-    # nothing listens at that address, so any attempt to download would fail
-    assert data.ensure_names(url=closed_port_url()) == str(cache / "names.txt")
-
-
-def test_corrupt_cache_is_replaced(http_server, names_bytes, cache):
-    cache.mkdir()
-    (cache / "names.txt").write_bytes(names_bytes[:1000])  # e.g. a download cut short by another tool
-    server = http_server({"/names.txt": names_bytes})
-    assert data.ensure_names(url=server.url("/names.txt")) == str(cache / "names.txt")
-    assert (cache / "names.txt").read_bytes() == names_bytes
-    assert listing(cache) == ["names.txt"]
-
-
-def download_error(url):
-    message = one_line_error(data.ensure_names, url)
-    assert "--data" in message
-    return message
-
-
-def test_checksum_mismatch(http_server, names_bytes, cache):
-    server = http_server({"/names.txt": names_bytes.replace(b"emma", b"emmy", 1)})
-    message = download_error(server.url("/names.txt"))
-    assert "SHA-256" in message
-    assert listing(cache) == []  # nothing unverified is kept
-
-
-def test_http_404(http_server, cache):
-    server = http_server({})
-    assert "404" in download_error(server.url("/names.txt"))
-    assert listing(cache) == []
-
-
-def test_connection_refused(cache):
-    url = closed_port_url()
-    assert url in download_error(url)
-    assert listing(cache) == []
-
-
-def test_connection_lost_mid_download(http_server, names_bytes, cache):
-    server = http_server({"/truncated": names_bytes[:5000]})
-    download_error(server.url("/truncated"))
-    assert listing(cache) == []
-
-
-def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "names.txt"
-    path.write_bytes(b"old")
-
-    def broken_fsync(fd):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError):
-        data.write_atomic(str(path), b"new and longer")
-    assert path.read_bytes() == b"old"
-    assert listing(tmp_path) == ["names.txt"]
-
-
-def test_unwritable_cache_is_one_line(http_server, names_bytes, tmp_path, monkeypatch):
-    blocker = tmp_path / "file"
-    blocker.write_bytes(b"")
-    monkeypatch.setenv("MICROGPT_CACHE_DIR", str(blocker / "cache"))  # a folder inside a file: cannot exist
-    server = http_server({"/names.txt": names_bytes})
-    message = one_line_error(data.ensure_names, server.url("/names.txt"))
-    assert "MICROGPT_CACHE_DIR" in message and "--data" in message

@@ -1,5 +1,6 @@
-"""Every fault of issue 3, each as a user would meet it: one clear line on stderr, a non-zero exit code,
-no traceback, and nothing the user already had lost or damaged."""
+"""Every user-facing failure, as a user would meet it: one clear line on stderr, the exit code README
+promises (2 for a bad flag or an impossible combination of flags, 1 for other problems the user can fix,
+130 for Ctrl-C), no traceback, and nothing the user already had lost or damaged."""
 
 import json
 import math
@@ -11,6 +12,7 @@ import sys
 import time
 
 import pytest
+from conftest import closed_port_url
 
 from microgpt import checkpoint
 from microgpt.cli import main
@@ -44,12 +46,14 @@ def fails(capsys, argv, code=1):
 @pytest.mark.parametrize("content, message", [
     (b"", "has no documents: it is empty or blank"),
     (b"  \n\n\t\n \n", "has no documents: it is empty or blank"),
-    (b"anna\nbob\n\xe9mile\n", "line 3 is not valid UTF-8"),
+    (b"anna\nbob\n\xe9mile\n", "data.txt line 3 is not valid UTF-8"),
+    (None, "cannot read data.txt: No such file or directory"),
 ])
 def test_bad_data_files(tmp_path, monkeypatch, capsys, content, message):
     monkeypatch.chdir(tmp_path)
-    with open("data.txt", "wb") as f:
-        f.write(content)
+    if content is not None:
+        with open("data.txt", "wb") as f:
+            f.write(content)
     assert message in fails(capsys, ["--data", "data.txt"] + FAST)
     assert not os.path.exists("runs")  # no half-made run directory either
 
@@ -62,23 +66,41 @@ def test_a_directory_where_a_file_belongs(tiny, capsys):
     assert "it is a file" in fails(capsys, ["--data", "tiny.txt", "--out", "tiny.txt"] + FAST)
 
 
-# --------------------------------------------------------------------------------------------------
-# bad flags and configurations
+def test_no_network_says_how_to_pass_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MICROGPT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MICROGPT_NAMES_URL", closed_port_url())
+    assert main(["--steps", "1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("downloading ") and len(err) == 2  # what it tried, then why it failed
+    assert err[1].startswith("microgpt: error: could not download") and "pass --data FILE" in err[1]
+    assert not (tmp_path / "cache" / "names.txt").exists()
 
-@pytest.mark.parametrize("argv, code, message", [
-    (["--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
-    (["--steps", "0"], 2, "0 is out of range: must be at least 1"),
-    (["--lr", "-1"], 2, "must be above 0"),
-    (["--val-fraction", "1.5"], 2, "must be between 0 and 0.99"),
-    (["--steps", "ten"], 2, "'ten' is not a whole number"),
-    (["--block-size", "1"], 2, "1 is out of range: must be at least 2"),
-    (["--n-embd", "10", "--n-head", "3"], 2, "n_embd (10) must be divisible by n_head (3)"),
-    (["sample", "--top-k", "-1"], 2, "out of range"),
+
+# --------------------------------------------------------------------------------------------------
+# bad flags and impossible combinations: exit 2, before any work
+
+@pytest.mark.parametrize("argv, message", [
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["train", "--n-layer"], "argument --n-layer: expected one argument"),
+    (["--steps", "0"], "0 is out of range: must be at least 1"),
+    (["--steps", "ten"], "'ten' is not a whole number"),
+    (["--lr", "-1"], "argument --lr: -1 is out of range: must be above 0"),
+    (["--lr", "nan"], "argument --lr: nan is out of range"),
+    (["--temperature", "-1"], "argument --temperature: -1 is out of range"),
+    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
+    (["--engine", "gpu"], "argument --engine: invalid choice: 'gpu'"),
+    (["--val-fraction", "1.5"], "must be between 0 and 0.99"),
+    (["--block-size", "1"], "1 is out of range: must be at least 2"),
+    (["--n-head", "0"], "argument --n-head: 0 is out of range: must be at least 1"),
+    (["--n-embd", "10", "--n-head", "3"], "n_embd (10) must be divisible by n_head (3)"),
+    (["sample", "--top-k", "-1"], "out of range"),
 ])
-def test_bad_flags(tiny, capsys, argv, code, message):
+def test_bad_flags(tiny, capsys, argv, message):
     if argv[0] != "sample":
         argv = ["--data", tiny] + argv
-    assert message in fails(capsys, argv, code)
+    assert message in fails(capsys, argv, 2)
+    assert not os.path.exists("runs")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The whole pipeline on the names dataset, through the command line, against Karpathy's published output.
+"""The default run, once for the whole suite, against Karpathy's published output, line for line.
 
 Karpathy's microgpt, run as published (seed 42, 1000 steps), prints `step    1 / 1000 | loss 3.3660`,
 ends at `step 1000 / 1000 | loss 2.6497`, and writes the 20 names below. Our default run must print the
@@ -40,16 +40,23 @@ def losses(lines):
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """The default 1000-step run (fast engine), once for this module."""
+def default_folder(tmp_path_factory):
+    """The default 1000-step run (fast engine), once: (its stdout lines, the folder it ran in)."""
     if not os.path.isfile(NAMES):
         pytest.skip("the names dataset is not at ../shared/data/names.txt")
-    code, lines, err = run_cli(["--data", NAMES], tmp_path_factory.mktemp("default-run"))
+    folder = tmp_path_factory.mktemp("default-run")
+    code, lines, err = run_cli(["--data", NAMES], folder)
     assert code == 0, err
-    return lines
+    return lines, folder
+
+
+@pytest.fixture
+def default_run(default_folder):
+    return default_folder[0]
 
 
 def test_reproduces_the_published_output(default_run):
+    assert "run dir: runs/names" in default_run
     assert "num docs: 32033" in default_run
     assert "vocab size: 27" in default_run
     assert "num params: 4192" in default_run
@@ -66,6 +73,16 @@ def test_loss_falls(default_run):
     early, late = sum(first[:10]) / 10, sum(first[40:50]) / 10
     assert late < early - 0.2, (early, late)
     assert sum(first[-100:]) / 100 < 2.6 < sum(first[:100]) / 100
+
+
+def test_its_checkpoint_goes_on_with_the_same_random_stream(default_folder):
+    # the checkpoint holds the random stream as training left it: `sample` draws the published names again
+    # (the same stream position as the training run's sampling), now marked new or seen
+    code, out, err = run_cli(["sample"], default_folder[1])
+    assert code == 0, err
+    samples = [line.split(": ", 1)[1] for line in out if line.startswith("sample ")]
+    assert [s.rsplit("  ", 1)[0] for s in samples] == PUBLISHED_SAMPLES
+    assert all(s.endswith(("  (new)", "  (seen)")) for s in samples)
 
 
 def test_scalar_engine_prints_the_same_losses(names_path, tmp_path):
