@@ -247,16 +247,20 @@ class FastOps:
     def positions(self, tokens):
         return range(len(tokens))
 
-    def embed(self, wte, wpe, tokens):
-        # x[t] = wte[token_t] + wpe[t]
+    def embed(self, wte, wpe, docs):
+        # x[t] = wte[token_t] + wpe[t] for every position t of every document, the documents' rows stacked
         C, P = wte.cols, self.P
-        rows = [(wte.offset + token * C, wpe.offset + pos * C) for token, pos in zip(tokens, self.positions(tokens))]
-        if rows and rows[-1][1] >= wpe.offset + wpe.rows * C:
-            raise ValueError("more positions than block_size")
+        rows, self.segments = [], []  # segments: (first row, T) of each document, for attention
+        for tokens in docs:
+            positions = self.positions(tokens)
+            if len(positions) and positions[-1] >= wpe.rows:
+                raise ValueError("more positions than block_size")
+            self.segments.append((len(rows), len(tokens)))
+            rows += [(wte.offset + token * C, wpe.offset + pos * C) for token, pos in zip(tokens, positions)]
         data = []
         for a, b in rows:
             data += [x + y for x, y in zip(P[a:a + C], P[b:b + C])]
-        return self.record(self.embed_back, Tensor(data, len(tokens), C), rows)
+        return self.record(self.embed_back, Tensor(data, len(rows), C), rows)
 
     def embed_back(self, out, rows):
         C = out.cols
@@ -297,35 +301,45 @@ class FastOps:
         x.add_grad([d if xi > 0 else 0.0 for xi, d in zip(x.data, out.grad)])
 
     def attention(self, q, k, v, n_head):
-        data, atts = attention_forward(q.data, k.data, v.data, q.cols, n_head)
-        return self.record(self.attention_back, Tensor(data, q.rows, q.cols), q, k, v, n_head, atts)
+        # causal within each document: its rows see only its own earlier rows
+        C, out, atts = q.cols, [], []
+        for start, T in self.segments:
+            rows = slice(start * C, (start + T) * C)
+            data, att = attention_forward(q.data[rows], k.data[rows], v.data[rows], C, n_head)
+            out += data
+            atts.append(att)
+        return self.record(self.attention_back, Tensor(out, q.rows, C), q, k, v, n_head, self.segments, atts)
 
-    def attention_back(self, out, q, k, v, n_head, atts):
-        dq, dk, dv = attention_backward(out.grad, q.data, k.data, v.data, atts, q.cols, n_head)
+    def attention_back(self, out, q, k, v, n_head, segments, atts):
+        C, dq, dk, dv = q.cols, [], [], []
+        for (start, T), att in zip(segments, atts):
+            rows = slice(start * C, (start + T) * C)
+            d = attention_backward(out.grad[rows], q.data[rows], k.data[rows], v.data[rows], att, C, n_head)
+            dq += d[0]
+            dk += d[1]
+            dv += d[2]
         q.add_grad(dq)
         k.add_grad(dk)
         v.add_grad(dv)
 
     def nll(self, logits, targets):
-        losses, probs = nll_forward(logits.data, targets, logits.cols)
-        return self.record(self.nll_back, Tensor(losses, len(losses), 1), logits, probs, targets)
+        flat = [target for doc in targets for target in doc]  # targets: one list per document
+        losses, probs = nll_forward(logits.data, flat, logits.cols)
+        return self.record(self.nll_back, Tensor(losses, len(losses), 1), logits, probs, flat)
 
     def nll_back(self, out, logits, probs, targets):
         logits.add_grad(nll_backward(out.grad, probs, targets))
 
-    def mean(self, nlls):
-        # (1/n) * sum, summed left to right from 0 over every document's losses in turn
-        n = 0
+    def mean(self, x):
+        # (1/n) * sum, summed left to right from 0
         total = 0
-        for x in nlls:
-            n += len(x.data)
-            for loss in x.data:
-                total += loss
-        return self.record(self.mean_back, Tensor([(1 / n) * total], 1, 1), nlls, n)
+        for loss in x.data:
+            total += loss
+        n = len(x.data)
+        return self.record(self.mean_back, Tensor([(1 / n) * total], 1, 1), x, n)
 
-    def mean_back(self, out, nlls, n):
-        for x in nlls:
-            x.add_grad([out.grad[0] * (1 / n)] * len(x.data))
+    def mean_back(self, out, x, n):
+        x.add_grad([out.grad[0] * (1 / n)] * n)
 
 
 def loss_and_grad(model, batch):

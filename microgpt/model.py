@@ -10,8 +10,8 @@ Where this differs from GPT-2 (as Karpathy's microgpt does):
 - ReLU instead of GeLU in the MLP;
 - no biases, no dropout, no final norm before lm_head, and lm_head is not tied to wte.
 
-Letters used in shape comments: T = sequence length, C = n_embd, V = vocab_size, nh = n_head,
-hs = head size C // nh.
+Letters used in shape comments: T = one document's length, N = the positions of all the documents of a
+batch, stacked; C = n_embd, V = vocab_size, nh = n_head, hs = head size C // nh.
 """
 
 import random
@@ -89,26 +89,27 @@ class GPT:
     def num_params(self):
         return len(self.params)
 
-    def forward(self, ops, tokens):
-        """Logits (T, V) for the next token after each prefix of `tokens` (T <= block_size)."""
+    def forward(self, ops, docs):
+        """Logits for the next token after each prefix of each document in `docs` (token lists, each at
+        most block_size long), the documents' positions stacked in one tensor: (N, V), N = sum of T."""
         cfg = self.config
         w = ops.weights
-        x = ops.embed(w["wte"], w["wpe"], tokens)  # (T, C) token + position
+        x = ops.embed(w["wte"], w["wpe"], docs)  # (N, C) token + position
         x = ops.rmsnorm(x)
         for i in range(cfg.n_layer):
             p = "layer%d." % i
-            # attention: every position looks back at the positions up to itself
+            # attention: every position looks back at the positions of its document up to itself
             h = ops.rmsnorm(x)
-            q = ops.linear(h, w[p + "attn_wq"])  # (T, C)
+            q = ops.linear(h, w[p + "attn_wq"])  # (N, C)
             k = ops.linear(h, w[p + "attn_wk"])
             v = ops.linear(h, w[p + "attn_wv"])
-            a = ops.attention(q, k, v, cfg.n_head)  # (T, C), heads side by side
+            a = ops.attention(q, k, v, cfg.n_head)  # (N, C), heads side by side
             x = ops.add(ops.linear(a, w[p + "attn_wo"]), x)  # residual
             # MLP: widen to 4C, ReLU, narrow back
             h = ops.rmsnorm(x)
-            h = ops.relu(ops.linear(h, w[p + "mlp_fc1"]))  # (T, 4C)
+            h = ops.relu(ops.linear(h, w[p + "mlp_fc1"]))  # (N, 4C)
             x = ops.add(ops.linear(h, w[p + "mlp_fc2"]), x)  # residual
-        return ops.linear(x, w["lm_head"])  # (T, V)
+        return ops.linear(x, w["lm_head"])  # (N, V)
 
     def loss(self, ops, batch):
         """Mean cross-entropy over every predicted token of every document in `batch`.
@@ -116,9 +117,10 @@ class GPT:
         Each document is [BOS] + chars + [BOS]; position t predicts token t+1. A document longer than
         the context is cut to its first block_size predictions.
         """
-        nlls = []
+        inputs, targets = [], []
         for tokens in batch:
             n = self.config.predictions(tokens)
-            logits = self.forward(ops, tokens[:n])
-            nlls.append(ops.nll(logits, tokens[1:n + 1]))  # -log softmax(logits)[target], per position
-        return ops.mean(nlls)
+            inputs.append(tokens[:n])
+            targets.append(tokens[1:n + 1])
+        logits = self.forward(ops, inputs)
+        return ops.mean(ops.nll(logits, targets))  # mean of -log softmax(logits)[target] over all positions

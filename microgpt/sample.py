@@ -55,9 +55,9 @@ class CachedOps(engine.FastOps):
         self.pos = 0  # positions already in the cache
         self.layer = 0
 
-    def embed(self, wte, wpe, tokens):
+    def embed(self, wte, wpe, docs):
         self.layer = 0  # a new forward pass: its first attention is layer 0's
-        return super().embed(wte, wpe, tokens)
+        return super().embed(wte, wpe, docs)
 
     def positions(self, tokens):
         self.pos += len(tokens)
@@ -83,12 +83,12 @@ def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, to
     ops = CachedOps(model)
     token = tokenizer.bos
     for t in ids:  # read the prompt into the cache
-        model.forward(ops, [token])
+        model.forward(ops, [[token]])
         token = t
     out = list(ids)
     choices = range(tokenizer.vocab_size)
     for _ in range(len(ids), max_len):
-        probs = next_token_probs(model.forward(ops, [token]).data, temperature, top_k)
+        probs = next_token_probs(model.forward(ops, [[token]]).data, temperature, top_k)
         token = rng.choices(choices, weights=probs)[0]
         if token == tokenizer.bos:
             break

@@ -35,8 +35,9 @@ class ScalarOps:
         self.leaves = [Value(p) for p in model.params]
         self.weights = matrices(self.leaves, model.layout)
 
-    def embed(self, wte, wpe, tokens):
-        return [[t + p for t, p in zip(wte[token], wpe[pos])] for pos, token in enumerate(tokens)]
+    def embed(self, wte, wpe, docs):
+        self.lengths = [len(tokens) for tokens in docs]  # where each document's rows are, for attention
+        return [[t + p for t, p in zip(wte[token], wpe[pos])] for tokens in docs for pos, token in enumerate(tokens)]
 
     def add(self, a, b):
         return [[ai + bi for ai, bi in zip(ra, rb)] for ra, rb in zip(a, b)]
@@ -58,29 +59,30 @@ class ScalarOps:
         return [[xi.relu() for xi in row] for row in x]
 
     def attention(self, q, k, v, n_head):
-        # causal: position t attends to positions 0..t; each head to its own slice of channels
+        # causal: position t of a document attends to its positions 0..t; each head to its own channels
         head_dim = len(q[0]) // n_head
-        out = []
-        for t, q_t in enumerate(q):
-            row = []
-            for h in range(n_head):
-                hs = h * head_dim
-                q_h = q_t[hs:hs + head_dim]
-                k_h = [ks[hs:hs + head_dim] for ks in k[:t + 1]]
-                v_h = [vs[hs:hs + head_dim] for vs in v[:t + 1]]
-                attn_logits = [self.dot(q_h, k_s) / head_dim ** 0.5 for k_s in k_h]  # q . k / sqrt(hs)
-                attn_weights = softmax(attn_logits)
-                # out_j = sum_s a_s v_s[j]
-                row.extend(self.dot(attn_weights, [v_s[j] for v_s in v_h]) for j in range(head_dim))
-            out.append(row)
+        out, start = [], 0
+        for T in self.lengths:
+            for t in range(T):
+                row = []
+                for h in range(0, n_head * head_dim, head_dim):
+                    q_h = q[start + t][h:h + head_dim]
+                    k_h = [ks[h:h + head_dim] for ks in k[start:start + t + 1]]
+                    v_h = [vs[h:h + head_dim] for vs in v[start:start + t + 1]]
+                    attn_logits = [self.dot(q_h, k_s) / head_dim ** 0.5 for k_s in k_h]  # q . k / sqrt(hs)
+                    attn_weights = softmax(attn_logits)
+                    # out_j = sum_s a_s v_s[j]
+                    row.extend(self.dot(attn_weights, [v_s[j] for v_s in v_h]) for j in range(head_dim))
+                out.append(row)
+            start += T
         return out
 
     def nll(self, logits, targets):
-        # -log p(target) at each position
-        return [-softmax(row)[target].log() for row, target in zip(logits, targets)]
+        # -log p(target) at each position; targets: one list per document
+        flat = [target for doc in targets for target in doc]
+        return [-softmax(row)[target].log() for row, target in zip(logits, flat)]
 
-    def mean(self, nlls):
-        losses = [loss for doc in nlls for loss in doc]
+    def mean(self, losses):
         return (1 / len(losses)) * sum(losses)
 
 

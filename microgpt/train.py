@@ -50,11 +50,35 @@ def train_step(model, optimizer, loss_and_grad, batch, lr):
     return loss
 
 
-def evaluate(model, tokenizer, docs):
-    """(mean nats per predicted token, tokens): graph-free, so it costs a forward pass only."""
-    batch = [tokenizer.frame(d) for d in docs]
-    tokens = sum(model.config.predictions(f) for f in batch)
-    return engine.loss_only(model, batch), tokens
+class Compute:
+    """Where a run's arithmetic happens: here, in this process, with the engine the config names.
+
+    train(batch, lr) takes one optimizer step and returns its loss; evaluate(batch) is the mean loss
+    with no gradient; sync() brings model.params and the optimizer's state up to date (a no-op here,
+    where they are the live ones) before they are saved, sampled or evaluated elsewhere; close() ends
+    it. Other ways to compute (several processes, PyTorch) provide the same four methods.
+    """
+
+    def __init__(self, cfg, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.loss_and_grad = ENGINES[cfg.engine].loss_and_grad
+
+    def train(self, batch, lr):
+        return train_step(self.model, self.optimizer, self.loss_and_grad, batch, lr)
+
+    def evaluate(self, batch):
+        return engine.loss_only(self.model, batch)
+
+    def sync(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def make_compute(cfg, model, optimizer):
+    """The Compute for `cfg`: in this process unless the config asks for another kind."""
+    return Compute(cfg, model, optimizer)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,6 +145,7 @@ class Training:
 
     def __init__(self, cfg, dataset, model, optimizer, rng, step, run, out, err):
         self.cfg, self.dataset, self.model, self.optimizer, self.rng = cfg, dataset, model, optimizer, rng
+        self.compute = make_compute(cfg, model, optimizer)
         self.step, self.run, self.out, self.err = step, run, out or sys.stdout, err
         self.progress = Progress(err, step, cfg.steps, not cfg.quiet)
         self.losses, self.val_loss = [], None
@@ -128,8 +153,7 @@ class Training:
 
     def loop(self):
         """Train from self.step to cfg.steps, evaluating, saving and logging on the way; then sample."""
-        cfg, model, train_docs, frame = self.cfg, self.model, self.dataset.train_docs, self.dataset.tokenizer.frame
-        loss_and_grad = ENGINES[cfg.engine].loss_and_grad
+        cfg, train_docs, frame = self.cfg, self.dataset.train_docs, self.dataset.tokenizer.frame
         val_docs = self.dataset.val_docs
         periodic_val = val_docs[:cfg.eval_docs] if cfg.eval_docs else val_docs
         self.introduce()
@@ -138,7 +162,7 @@ class Training:
                 while self.step < cfg.steps and not stop.requested:
                     # forward, backward, update
                     batch = [frame(d) for d in data.batch_docs(train_docs, self.step, cfg.batch_size)]
-                    loss = train_step(model, self.optimizer, loss_and_grad, batch, get_lr(cfg, self.step))
+                    loss = self.compute.train(batch, get_lr(cfg, self.step))
                     if not math.isfinite(loss):  # nothing is saved from here on: the last checkpoint stays good
                         raise self.diverged(loss)
                     self.step += 1
@@ -159,6 +183,7 @@ class Training:
                 raise Interrupted("interrupted during step %d of %d; not saved: %s"
                                   % (self.step + 1, cfg.steps, self.last_good()))
             finally:
+                self.compute.close()
                 if self.run:
                     self.run.close()
         return self.write_samples()
@@ -196,7 +221,8 @@ class Training:
             self.tokens_seen, self.last_time = 0, now
 
     def held_out(self, docs):
-        loss, tokens = evaluate(self.model, self.dataset.tokenizer, docs)
+        batch = [self.dataset.tokenizer.frame(d) for d in docs]
+        loss, tokens = self.compute.evaluate(batch), sum(self.model.config.predictions(f) for f in batch)
         self.say("eval %4d / %4d | held-out loss %.4f on %d of %d docs"
                  % (self.step, self.cfg.steps, loss, len(docs), len(self.dataset.val_docs)))
         if self.run:
@@ -206,6 +232,7 @@ class Training:
     # --- checkpoints and the ways a run ends
 
     def snapshot(self):
+        self.compute.sync()
         if not all(map(math.isfinite, self.model.params)):
             raise MicroGPTError("the weights became NaN or infinite at step %d; stopped without saving: %s; try a "
                                 "smaller --lr" % (self.step, self.last_good()))
@@ -240,6 +267,7 @@ class Training:
                               + ("; checkpoint saved to %s" % run.checkpoint if run else ""))
 
     def write_samples(self):
+        self.compute.sync()
         cfg = self.cfg
         names = [sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature)
                  for _ in range(cfg.num_samples)]

@@ -49,8 +49,8 @@ def test_logits_loss_and_every_gradient_agree(seed):
     model, batch = random_case(seed)
     for tokens in batch:
         n = min(model.config.block_size, len(tokens) - 1)
-        fast = model.forward(engine.FastOps(model, grad=False), tokens[:n]).data
-        scalar = [v.data for row in model.forward(scalar_engine.ScalarOps(model), tokens[:n]) for v in row]
+        fast = model.forward(engine.FastOps(model, grad=False), [tokens[:n]]).data
+        scalar = [v.data for row in model.forward(scalar_engine.ScalarOps(model), [tokens[:n]]) for v in row]
         assert fast == scalar  # to the bit
     loss_f, grads_f = engine.loss_and_grad(model, batch)
     loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
@@ -87,10 +87,10 @@ def test_decoder_with_kv_cache_gives_the_full_forward_logits(seed):
     model, batch = random_case(seed)
     tokens = max(batch, key=len)[:model.config.block_size]
     V = model.config.vocab_size
-    full = model.forward(engine.FastOps(model, grad=False), tokens).data
+    full = model.forward(engine.FastOps(model, grad=False), [tokens]).data
     ops = sample.CachedOps(model)
     for t, token in enumerate(tokens):
-        assert model.forward(ops, [token]).data == full[t * V:(t + 1) * V]
+        assert model.forward(ops, [[token]]).data == full[t * V:(t + 1) * V]
 
 
 @pytest.mark.parametrize("seed", SEEDS[:3])
@@ -139,4 +139,4 @@ def test_a_target_with_probability_zero_costs_infinity_in_both_engines():
     losses, _ = engine.nll_forward([0.0, -1000.0], [1], 2)
     assert losses == [float("inf")]
     logits = [[scalar_engine.Value(0.0), scalar_engine.Value(-1000.0)]]
-    assert scalar_engine.ScalarOps.nll(None, logits, [1])[0].data == float("inf")
+    assert scalar_engine.ScalarOps.nll(None, logits, [[1]])[0].data == float("inf")
