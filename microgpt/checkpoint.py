@@ -38,7 +38,8 @@ from .optim import make_optimizer
 
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
-RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
+RNG_WORDS = 625
+LATER_FIELDS = ("workers",)  # Mersenne Twister: 624 words of state + the position in them
 
 
 @dataclass
@@ -168,6 +169,9 @@ def floats(values, n, what):
 def parse_config(d):
     """The training configuration, checked field by field against TrainConfig's types and ranges."""
     names = [f.name for f in fields(TrainConfig)]
+    expect_dict(d, "config")
+    # fields added since version 1 was first written: an older checkpoint ran with their defaults
+    d = dict({name: getattr(TrainConfig, name) for name in LATER_FIELDS}, **d)
     expect_keys(d, names, "config")
     for name in names:
         value, kind = d[name], type(getattr(TrainConfig, name))

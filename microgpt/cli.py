@@ -40,6 +40,13 @@ def number(kind, low=None, high=None, low_open=False):
     return parse
 
 
+def workers_count(text):
+    if text == "auto":
+        from .workers import usable_cores
+        return usable_cores()
+    return number(int, 1, 256)(text)
+
+
 def add_train(sub):
     d = TrainConfig()
     # flags not given stay out of the namespace (SUPPRESS), so --resume knows what the user asked to change
@@ -76,6 +83,9 @@ def add_train(sub):
                    help="share of documents held out from training (default %s)" % d.val_fraction)
     g.add_argument("--engine", choices=sorted(ENGINES),
                    help="fast (default) or scalar: the same numbers, the scalar one ~5x slower")
+    g.add_argument("--workers", metavar="N", type=workers_count,
+                   help="processes computing each step together, or 'auto' for one per usable core; any number "
+                        "gives the same numbers (default %s)" % d.workers)
     g.add_argument("--seed", metavar="N", type=int, help="random seed (default %s)" % d.seed)
     g = p.add_argument_group("reporting")
     g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every,

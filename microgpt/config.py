@@ -15,7 +15,7 @@ ENGINES = ("fast", "scalar")
 OPTIMIZERS = ("adam", "sgd")
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
-RESUMABLE = ("steps", "engine", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
+RESUMABLE = ("steps", "engine", "workers", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
              "num_samples", "quiet")
 
 
@@ -36,6 +36,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # share of documents held out (taken from the end of the shuffled list)
     seed: int = 42  # seeds the one random stream: shuffle, weights, sampling
     engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower
+    workers: int = 1  # processes that compute each step together; any number gives the same numbers
     log_every: int = 1  # print the loss every this many steps (and at the last)
     eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
     eval_docs: int = 300  # held-out documents used by those evaluations (0 = all); the final one uses all
@@ -56,6 +57,7 @@ class TrainConfig:
         need(self.eps > 0, "eps must be positive")
         need(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %r" % self.val_fraction)
         need(self.engine in ENGINES, "engine must be one of %s" % ", ".join(ENGINES))
+        need(self.workers >= 1, "workers must be at least 1, got %d" % self.workers)
         need(self.log_every >= 1, "log_every must be at least 1, got %d" % self.log_every)
         for name in ("eval_every", "eval_docs", "save_every"):
             need(getattr(self, name) >= 0, "%s must be 0 or more, got %d" % (name, getattr(self, name)))

@@ -7,3 +7,8 @@ is allowed to raise with its traceback.
 
 class MicroGPTError(Exception):
     """A problem with the user's input or environment, explained in one line."""
+
+
+class ComputeError(MicroGPTError):
+    """The machinery of a run failed under it (a worker process died): the run stops, its last checkpoint
+    intact."""

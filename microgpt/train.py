@@ -23,9 +23,9 @@ import random
 import sys
 import time
 
-from . import checkpoint, data, engine, sample, scalar_engine
+from . import checkpoint, data, engine, evaluate, sample, scalar_engine
 from .config import RESUMABLE
-from .errors import MicroGPTError
+from .errors import ComputeError, MicroGPTError
 from .model import GPT
 from .optim import make_optimizer
 from .runs import Interrupted, Progress, RunDir, StopRequest
@@ -50,6 +50,36 @@ def train_step(model, optimizer, loss_and_grad, batch, lr):
     return loss
 
 
+SHARD = 16  # documents per shard of a step's batch: see batch_loss_and_grad
+
+
+def shards(batch):
+    return [batch[i:i + SHARD] for i in range(0, len(batch), SHARD)]
+
+
+def combine(parts, counts):
+    """The mean loss and gradient of a batch from those of its shards, in shard order, each weighted by
+    its share of the batch's predicted tokens. A lone shard's weight is 1.0: the very same bits."""
+    n = sum(counts)
+    loss = grads = None
+    for (shard_loss, shard_grads), count in zip(parts, counts):
+        w = count / n
+        if grads is None:
+            loss, grads = w * shard_loss, [w * g for g in shard_grads]
+        else:
+            loss, grads = loss + w * shard_loss, [a + w * g for a, g in zip(grads, shard_grads)]
+    return loss, grads
+
+
+def batch_loss_and_grad(loss_and_grad, model, batch):
+    """loss_and_grad of a batch, SHARD documents at a time, combined in order. Every run computes its
+    steps this way, so that worker processes taking whole shards each (workers.py) give the same bits
+    as one process; a batch of up to SHARD documents (the default run's one) is a single shard."""
+    parts = shards(batch)
+    counts = [sum(model.config.predictions(tokens) for tokens in part) for part in parts]
+    return combine([loss_and_grad(model, part) for part in parts], counts)
+
+
 class Compute:
     """Where a run's arithmetic happens: here, in this process, with the engine the config names.
 
@@ -61,13 +91,16 @@ class Compute:
 
     def __init__(self, cfg, model, optimizer):
         self.model, self.optimizer = model, optimizer
-        self.loss_and_grad = ENGINES[cfg.engine].loss_and_grad
+        self.engine = ENGINES[cfg.engine]
+
+    def loss_and_grad(self, model, batch):
+        return batch_loss_and_grad(self.engine.loss_and_grad, model, batch)
 
     def train(self, batch, lr):
         return train_step(self.model, self.optimizer, self.loss_and_grad, batch, lr)
 
     def evaluate(self, batch):
-        return engine.loss_only(self.model, batch)
+        return evaluate.evaluate(self.model, batch)
 
     def sync(self):
         pass
@@ -78,6 +111,9 @@ class Compute:
 
 def make_compute(cfg, model, optimizer):
     """The Compute for `cfg`: in this process unless the config asks for another kind."""
+    if cfg.workers > 1:
+        from .workers import PoolCompute
+        return PoolCompute(cfg, model, optimizer, cfg.workers)
     return Compute(cfg, model, optimizer)
 
 
@@ -178,6 +214,10 @@ class Training:
                 self.finish(stop)
             except Interrupted:
                 raise
+            except ComputeError as e:  # a worker process died: the weights here are whole, but not saved
+                self.progress.close()
+                raise MicroGPTError("%s at step %d of %d; stopped without saving: %s"
+                                    % (e, self.step + 1, cfg.steps, self.last_good()))
             except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer: the step may be half done
                 self.progress.close()
                 raise Interrupted("interrupted during step %d of %d; not saved: %s"

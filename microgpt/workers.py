@@ -1,0 +1,175 @@
+"""Every core: data-parallel training and evaluation in several processes, with the standard library.
+
+A step's documents come in shards of train.SHARD documents. With --workers N, this process and N - 1
+worker processes each hold a copy of the model and compute the loss and gradient of some of the shards;
+this process combines them in shard order (train.combine), takes the optimizer step and sends the new
+weights out. The order of every sum is fixed by the shards, never by who computed them, so any number
+of workers gives the very bits of one. Held-out evaluation is shared out the same way: each process
+scores some of the documents, and their losses are added up in document order (evaluate.mean_loss).
+
+What travels between processes: weights and gradients as the raw bytes of array('d'), 8 bytes a number,
+exact, never pickled lists; documents as lists of token ids.
+
+Left out: more than one machine (the PyTorch engine has torch.distributed for that).
+"""
+
+import multiprocessing
+import os
+import signal
+import sys
+from array import array
+
+from . import evaluate
+from .errors import ComputeError
+from .model import GPT
+from .train import ENGINES, combine, shards, train_step
+
+
+def usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on (Linux)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------------------------------
+# a worker process
+
+def serve(conn, config, params, engine_name):
+    """The loop of a worker process: take weights, compute shards or score documents, until "stop"."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle, between steps
+    model = GPT(config, params=array("d", params))
+    loss_and_grad = ENGINES[engine_name].loss_and_grad
+    while True:
+        request, payload = conn.recv()
+        if request == "weights":
+            model.params[:] = array("d", conn.recv_bytes())
+        elif request == "train":
+            for i, shard in payload:
+                loss, grads = loss_and_grad(model, shard)
+                conn.send((i, loss))
+                conn.send_bytes(array("d", grads))
+        elif request == "evaluate":
+            per_doc = evaluate.token_losses(model, payload)
+            conn.send([len(losses) for losses in per_doc])
+            conn.send_bytes(array("d", [x for losses in per_doc for x in losses]))
+        else:
+            return
+
+
+# --------------------------------------------------------------------------------------------------
+# the main process's side
+
+def share_out(sizes, n):
+    """Item indices for n processes, the largest items first to the least loaded (a fixed rule)."""
+    loads, shares = [0] * n, [[] for _ in range(n)]
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        p = loads.index(min(loads))
+        shares[p].append(i)
+        loads[p] += sizes[i]
+    return shares
+
+
+class PoolCompute:
+    """train.Compute's interface, over this process and n - 1 worker processes."""
+
+    def __init__(self, cfg, model, optimizer, n):
+        self.model, self.optimizer = model, optimizer
+        self.loss_and_grad_here = ENGINES[cfg.engine].loss_and_grad
+        # fork starts a worker in milliseconds; where it is not safe (macOS, Windows) a worker imports anew
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        ctx = multiprocessing.get_context(method)
+        self.conns, self.procs = [], []
+        for _ in range(n - 1):
+            parent, child = ctx.Pipe()
+            weights = array("d", model.params).tobytes()
+            proc = ctx.Process(target=serve, args=(child, model.config, weights, cfg.engine), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        self.stale = set()  # the workers whose weights are behind ours
+
+    def send(self, w, message, payload=None):
+        try:
+            self.conns[w].send(message)
+            if payload is not None:
+                self.conns[w].send_bytes(payload)
+        except OSError:
+            raise self.died(w)
+
+    def receive(self, w, raw=False):
+        try:
+            return self.conns[w].recv_bytes() if raw else self.conns[w].recv()
+        except (EOFError, OSError):
+            raise self.died(w)
+
+    def died(self, w):
+        proc = self.procs[w]
+        proc.join(1)
+        return ComputeError("worker process %d (pid %d) died, exit code %s" % (w + 1, proc.pid, proc.exitcode))
+
+    def ask(self, w, request, payload):
+        """Send worker w a request, with the current weights first if its copy is behind."""
+        if w in self.stale:
+            self.send(w, ("weights", None), array("d", self.model.params).tobytes())
+            self.stale.discard(w)
+        self.send(w, (request, payload))
+
+    def loss_and_grad(self, model, batch):
+        parts = shards(batch)
+        counts = [sum(model.config.predictions(tokens) for tokens in part) for part in parts]
+        mine, *theirs = share_out(counts, len(self.conns) + 1)
+        for w, indices in enumerate(theirs):
+            if indices:
+                self.ask(w, "train", [(i, parts[i]) for i in indices])
+        results = {i: self.loss_and_grad_here(model, parts[i]) for i in mine}
+        for w, indices in enumerate(theirs):
+            for _ in indices:
+                i, loss = self.receive(w)
+                results[i] = (loss, array("d", self.receive(w, raw=True)).tolist())
+        return combine([results[i] for i in range(len(parts))], counts)
+
+    def train(self, batch, lr):
+        loss = train_step(self.model, self.optimizer, self.loss_and_grad, batch, lr)
+        self.stale = set(range(len(self.conns)))
+        return loss
+
+    def evaluate(self, batch):
+        """evaluate.evaluate's number: documents shared out by their first character, so that each
+        process's trie still holds the prefixes they share."""
+        groups = {}
+        for d, tokens in enumerate(batch):
+            groups.setdefault(tuple(tokens[:2]), []).append(d)
+        keys = sorted(groups)
+        sizes = [len(groups[k]) for k in keys]
+        per_process = [[d for g in share for d in groups[keys[g]]] for share in share_out(sizes, len(self.conns) + 1)]
+        for w, docs in enumerate(per_process[1:]):
+            if docs:
+                self.ask(w, "evaluate", [batch[d] for d in docs])
+        per_doc = [None] * len(batch)
+        for d, losses in zip(per_process[0], evaluate.token_losses(self.model, [batch[d] for d in per_process[0]])):
+            per_doc[d] = losses
+        for w, docs in enumerate(per_process[1:]):
+            if not docs:
+                continue
+            lengths, flat = self.receive(w), array("d", self.receive(w, raw=True)).tolist()
+            start = 0
+            for d, n in zip(docs, lengths):
+                per_doc[d], start = flat[start:start + n], start + n
+        return evaluate.mean_loss(per_doc)
+
+    def sync(self):
+        pass  # the weights and the optimizer live here; the workers only ever hold copies
+
+    def close(self):
+        for conn in self.conns:
+            try:
+                conn.send(("stop", None))
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+        self.conns, self.procs = [], []
