@@ -30,7 +30,7 @@ from .config import TrainConfig
 from .model import GPT
 from .optim import make_optimizer
 from .scalar_engine import ScalarOps, matrices
-from .train import get_lr, train_step
+from .train import get_lr, make_compute, train_step
 
 # --------------------------------------------------------------------------------------------------
 # the baseline: Karpathy's Value as published, constants and all
@@ -116,12 +116,13 @@ def forward_macs(config, T):
 
 
 class Run:
-    """The default training run's documents, initial weights and schedule, ready to be replayed."""
+    """A training run's documents, initial weights and schedule, ready to be replayed."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, dataset=None):
         rng = random.Random(cfg.seed)
-        dataset = data.Dataset(data.resolve(cfg.data, log=lambda m: print(m, file=sys.stderr)), rng,
-                               cfg.val_fraction)
+        if dataset is None:
+            dataset = data.Dataset(data.resolve(cfg.data, log=lambda m: print(m, file=sys.stderr)), rng,
+                                   cfg.val_fraction)
         self.model_config = cfg.model_config(dataset.tokenizer.vocab_size)
         self.init_state = rng.getstate()  # the weights are drawn from here, as train.py does
         self.cfg = cfg
@@ -133,18 +134,90 @@ class Run:
         self.macs = [3 * sum(forward_macs(self.model_config, positions(d)) for d in batch)
                      for batch in self.batches]
 
-    def train(self, loss_and_grad, steps):
-        """Train a fresh model for the first `steps` steps: (losses, wall seconds, CPU seconds)."""
-        cfg = self.cfg
+    def fresh(self):
         rng = random.Random()
         rng.setstate(self.init_state)
         model = GPT(self.model_config, rng)
-        optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
+        cfg = self.cfg
+        return model, make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
+
+    def train(self, loss_and_grad, steps):
+        """Train a fresh model for the first `steps` steps: (losses, wall seconds, CPU seconds)."""
+        model, optimizer = self.fresh()
         losses = []
         wall, cpu = time.perf_counter(), time.process_time()
         for step in range(steps):
-            losses.append(train_step(model, optimizer, loss_and_grad, self.batches[step], get_lr(cfg, step)))
+            losses.append(train_step(model, optimizer, loss_and_grad, self.batches[step], get_lr(self.cfg, step)))
         return losses, time.perf_counter() - wall, time.process_time() - cpu
+
+    def train_as_run(self, budget):
+        """Steps of a fresh model as `microgpt train` takes them (shards, workers), for about `budget`
+        seconds of wall time: (steps, wall seconds). Worker processes start before the clock does."""
+        model, optimizer = self.fresh()
+        compute = make_compute(self.cfg, model, optimizer)
+        try:
+            step, start = 0, time.perf_counter()
+            while step < self.cfg.steps and (step < 2 or time.perf_counter() - start < budget):
+                compute.train(self.batches[step], get_lr(self.cfg, step))
+                step += 1
+            return step, time.perf_counter() - start
+        finally:
+            compute.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# batch-32 training: how cost scales with the model, with the workers and with the vocabulary
+
+SIZES = ((1, 16, 4), (2, 32, 4), (4, 64, 4))  # (n_layer, n_embd, n_head) of the scaling table
+
+
+def timed(cfg, budget, dataset=None):
+    """(tokens/s, ns per multiply-add, steps) of `cfg` trained as `microgpt train` does, ~budget seconds."""
+    r = Run(cfg, dataset)
+    steps, wall = r.train_as_run(budget)
+    return sum(r.tokens[:steps]) / wall, wall / sum(r.macs[:steps]) * 1e9, steps
+
+
+def row(say, label, cfg, result, base=None):
+    tps, ns, steps = result
+    say("%-34s %6d %9.0f %12.1f%s" % (label, steps, tps, ns, "" if base is None else "  %6.2fx" % (tps / base)))
+
+
+def scaling(say, data_path, budget, workers):
+    say("%-34s %6s %9s %12s" % ("batch 32, model", "steps", "tokens/s", "ns/mult-add"))
+    for L, C, H in SIZES:
+        cfg = TrainConfig(data=data_path, n_layer=L, n_embd=C, n_head=H, batch_size=32, workers=workers)
+        row(say, "%dL/%dE (%d worker%s)" % (L, C, workers, "s" * (workers > 1)), cfg, timed(cfg, budget))
+
+
+def worker_scaling(say, data_path, budget, n):
+    """The same work with 1 and n workers: the speed-up, and how much of each added core it uses."""
+    say("%-34s %6s %9s %12s %8s" % ("2L/32E batch 32, workers", "steps", "tokens/s", "ns/mult-add", "speed-up"))
+    base = None
+    for workers in sorted({1, n}):
+        cfg = TrainConfig(data=data_path, n_layer=2, n_embd=32, batch_size=32, workers=workers)
+        result = timed(cfg, budget)
+        base = base or result[0]
+        row(say, "%d worker%s" % (workers, "s" * (workers > 1)), cfg, result, base)
+    if n > 1:
+        say("efficiency per core with %d workers: %.0f%%" % (n, 100 * result[0] / base / n))
+
+
+def large_vocabulary(say, budget, workers):
+    """A 2,500-character vocabulary, as Chinese text gives: the cost moves to lm_head, softmax and Adam."""
+    import tempfile
+    rng = random.Random(0)
+    chars = [chr(0x4E00 + i) for i in range(2500)]
+    docs = [c + "".join(rng.choice(chars) for _ in range(rng.randint(1, 2))) for c in chars * 8]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "chinese.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(docs) + "\n")
+        say("%-34s %6s %9s %12s" % ("vocabulary 2,501, 1L/16E", "steps", "tokens/s", "ns/mult-add"))
+        for batch in (1, 32):
+            cfg = TrainConfig(data=path, batch_size=batch, workers=workers)
+            dataset = data.Dataset(path, random.Random(cfg.seed), cfg.val_fraction)
+            row(say, "batch %d" % batch, cfg, timed(cfg, budget, dataset))
 
 
 def machine():
@@ -186,6 +259,13 @@ def add_arguments(parser):
     parser.add_argument("--full", action="store_true",
                         help="every step on every engine, nothing extrapolated (the textbook takes ~2 min)")
     parser.add_argument("--no-textbook", action="store_true", help="skip the textbook baseline")
+    parser.add_argument("--scaling", action="store_true",
+                        help="instead: batch-32 tokens/s for 1L/16E, 2L/32E, 4L/64E, workers 1 vs N, and a "
+                             "2,500-character vocabulary")
+    parser.add_argument("--workers", metavar="N", type=number(int, 1, 256), default=None,
+                        help="with --scaling: the N of 'workers 1 vs N' (default: the usable cores)")
+    parser.add_argument("--seconds", metavar="S", type=number(float, 0, 600, low_open=True), default=5.0,
+                        help="with --scaling: seconds each figure is measured for (default %(default)s)")
 
 
 def run(args, out=None):
@@ -193,6 +273,9 @@ def run(args, out=None):
 
     def say(line=""):
         print(line, file=out, flush=True)
+
+    if args.scaling:
+        return run_scaling(args, say)
 
     cfg = TrainConfig(data=args.data, steps=100 if args.quick else args.steps, quiet=True)
     want = {"fast": cfg.steps,
@@ -204,9 +287,7 @@ def run(args, out=None):
         del want["textbook"]
     run_ = Run(cfg.validate())
     tokens, macs = sum(run_.tokens), sum(run_.macs)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    say("interpreter: %s" % interpreter())
-    say("machine: %s, load average %.2f at start" % (machine(), load))
+    header(say)
     mc = run_.model_config
     say("model: n_layer=%d n_embd=%d n_head=%d block_size=%d vocab_size=%d | run: %d steps, %d tokens, "
         "%.1f M multiply-adds (3 x forward)" % (mc.n_layer, mc.n_embd, mc.n_head, mc.block_size,
@@ -229,6 +310,12 @@ def run(args, out=None):
     say()
     compare(results, say)
     return 0
+
+
+def header(say):
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    say("interpreter: %s" % interpreter())
+    say("machine: %s, load average %.2f at start" % (machine(), load))
 
 
 def compare(results, say):
@@ -257,3 +344,16 @@ def compare(results, say):
         n = min(len(a), len(b))
         same = sum(1 for x, y in zip(a, b) if x == y)
         say("losses, scalar vs textbook, first %d steps: %d identical to the bit" % (n, same))
+
+
+def run_scaling(args, say):
+    from .workers import usable_cores
+    n = args.workers or usable_cores()
+    budget = 1.0 if args.quick else args.seconds
+    header(say)
+    scaling(say, args.data, budget, 1)
+    say()
+    worker_scaling(say, args.data, budget, n)
+    say()
+    large_vocabulary(say, budget, 1)
+    return 0

@@ -90,7 +90,9 @@ def linear_backward(dout, x, W, n_in, n_out, needed=None):
     T = len(x) // n_in
     if mostly_zeros(dout):  # mlp_fc1's, zero wherever the ReLU after it was
         return sparse_matmul(dout, W, n_out), sparse_matmul(transpose(dout, n_out), x, T)
-    if needed is None:
+    if n_out > MAX_UNROLL:  # lm_head of a large vocabulary: sum the rows of W instead, no long dot products
+        dx = sparse_matmul(dout, W, n_out)
+    elif needed is None:
         dx = matmul(dout, transpose(W, n_in), n_out)
     else:
         dx = masked_matmul(dout, transpose(W, n_in), n_out, needed)
