@@ -39,7 +39,7 @@ from .optim import make_optimizer
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
 RNG_WORDS = 625
-LATER_FIELDS = ("workers",)  # Mersenne Twister: 624 words of state + the position in them
+LATER_FIELDS = ("workers", "schedule", "warmup")  # Mersenne Twister: 624 words of state + the position in them
 
 
 @dataclass

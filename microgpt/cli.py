@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from . import __version__, runs, sample, train
-from .config import ENGINES, OPTIMIZERS, TrainConfig
+from .config import ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from .errors import MicroGPTError
 
 PROG = "microgpt"
@@ -64,6 +64,9 @@ def add_train(sub):
     g.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR from its checkpoint; only --steps and the reporting flags "
                         "may change")
+    g.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a measured recipe for the names data; any flag given as well overrides it: %s"
+                        % "; ".join("%s: %s" % (name, PRESETS[name][0]) for name in sorted(PRESETS)))
     g = p.add_argument_group("model")
     n = dict(metavar="N")
     g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer, **n)
@@ -77,7 +80,11 @@ def add_train(sub):
                    help="optimizer steps in the whole run, the length of the lr schedule (default %s)" % d.steps)
     g.add_argument("--batch-size", type=number(int, 1), help="documents per step (default %s)" % d.batch_size, **n)
     g.add_argument("--lr", metavar="X", type=number(float, 0, low_open=True),
-                   help="learning rate, decayed linearly to 0 (default %s)" % d.lr)
+                   help="peak learning rate, decayed to 0 over the run (default %s)" % d.lr)
+    g.add_argument("--schedule", choices=SCHEDULES,
+                   help="how lr decays to 0: linear (the reference's) or cosine (default %s)" % d.schedule)
+    g.add_argument("--warmup", metavar="N", type=number(int, 0),
+                   help="steps of linear warmup to the peak lr first (default %s)" % d.warmup)
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="(default %s)" % d.optimizer)
     g.add_argument("--val-fraction", metavar="X", type=number(float, 0, 0.99),
                    help="share of documents held out from training (default %s)" % d.val_fraction)
@@ -108,12 +115,15 @@ def add_train(sub):
 
 def cmd_train(args):
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
-    resume = getattr(args, "resume", None)
+    resume, preset = getattr(args, "resume", None), getattr(args, "preset", None)
     if resume is not None:
-        if hasattr(args, "out") or hasattr(args, "overwrite"):
-            raise UsageError("--resume DIR continues the run in DIR; --out and --overwrite are for new runs")
+        if hasattr(args, "out") or hasattr(args, "overwrite") or preset:
+            raise UsageError("--resume DIR continues the run in DIR; --out, --overwrite and --preset are for new runs")
         train.resume(resume, given)
         return 0
+    if preset:
+        from .workers import usable_cores
+        given = dict(PRESETS[preset][1], workers=usable_cores(), **given)  # flags given override the preset
     cfg = TrainConfig(**given)
     try:
         cfg.validate()

@@ -13,6 +13,13 @@ from .model import GPTConfig
 
 ENGINES = ("fast", "scalar")
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("linear", "cosine")
+# Recipes for the names data: the best held-out loss that 2 and 10 minutes of wall time bought on a 2-core
+# machine with 2 workers (measured; see README). name -> (what it is, the settings it changes)
+PRESETS = {
+    "names-2min": ("about 2 minutes on 2 cores", dict(batch_size=32, steps=2600, eval_every=500)),
+    "names-10min": ("about 10 minutes on 2 cores", dict(batch_size=32, steps=13000, eval_every=1000)),
+}
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
 RESUMABLE = ("steps", "engine", "workers", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
@@ -28,7 +35,9 @@ class TrainConfig:
     block_size: int = 16
     steps: int = 1000  # optimizer steps in the whole run: the length of the learning-rate schedule
     batch_size: int = 1  # documents per step; the loss is the mean over all their predicted tokens
-    lr: float = 0.01  # peak learning rate, decayed linearly to 0
+    lr: float = 0.01  # peak learning rate, decayed to 0
+    schedule: str = "linear"  # the decay: linear (the reference's) or cosine
+    warmup: int = 0  # steps of linear warmup to the peak lr before the decay
     optimizer: str = "adam"  # adam or sgd
     beta1: float = 0.85  # Adam's decay rates for the gradient mean and its square
     beta2: float = 0.99
@@ -52,6 +61,9 @@ class TrainConfig:
         need(self.steps >= 1, "steps must be at least 1, got %d" % self.steps)
         need(self.batch_size >= 1, "batch_size must be at least 1, got %d" % self.batch_size)
         need(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number, got %r" % self.lr)
+        need(self.schedule in SCHEDULES, "schedule must be one of %s" % ", ".join(SCHEDULES))
+        need(0 <= self.warmup < self.steps, "warmup must be 0 or more and less than steps (%d), got %d"
+             % (self.steps, self.warmup))
         need(self.optimizer in OPTIMIZERS, "optimizer must be one of %s" % ", ".join(OPTIMIZERS))
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
         need(self.eps > 0, "eps must be positive")

@@ -34,8 +34,19 @@ ENGINES = {"fast": engine, "scalar": scalar_engine}
 
 
 def get_lr(cfg, step):
-    """The learning rate of optimizer step `step` (0-based): lr * (1 - step / steps), down to 0."""
-    return cfg.lr * (1 - step / cfg.steps)
+    """The learning rate of optimizer step `step` (0-based).
+
+    The reference's, and the default: lr * (1 - step / steps), a straight line down to 0. Options for
+    longer runs: a warmup that rises linearly to lr over the first `warmup` steps (Adam's first moments
+    are poor estimates then), and a cosine decay, lr * (1 + cos(pi p)) / 2, which stays near lr longer
+    and lands more gently; p is the share of the steps after the warmup done so far.
+    """
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = (step - cfg.warmup) / (cfg.steps - cfg.warmup)
+    if cfg.schedule == "cosine":
+        return cfg.lr * (1 + math.cos(math.pi * p)) / 2
+    return cfg.lr * (1 - p)
 
 
 def train_step(model, optimizer, loss_and_grad, batch, lr):

@@ -202,3 +202,24 @@ def test_progress_is_live_on_a_terminal_plain_elsewhere_and_silent_when_quiet(mo
     assert "ETA 0m10s" in shown["terminal"] and shown["terminal"].endswith("\r\033[K")
     assert shown["pipe"] == "step 50/100 | loss 2.7500 | held-out 2.5000 | 5.0 steps/s | ETA 0m10s\n"
     assert shown["quiet"] == ""
+
+
+def test_the_schedules():
+    linear = TrainConfig(steps=10, lr=0.02)
+    assert [train.get_lr(linear, s) for s in range(10)] == [0.02 * (1 - s / 10) for s in range(10)]  # the reference's
+    warm = TrainConfig(steps=12, lr=0.02, warmup=4, schedule="cosine")
+    lrs = [train.get_lr(warm, s) for s in range(12)]
+    assert lrs[:4] == [0.005, 0.01, 0.015, 0.02] and lrs[4] == 0.02  # up in a straight line, then the peak
+    assert all(a > b > 0 for a, b in zip(lrs[4:], lrs[5:]))  # then down, never to 0 within the run
+    # half way through the decay the cosine is at half the peak; a linear decay after a warmup too
+    assert abs(train.get_lr(TrainConfig(steps=104, warmup=4, schedule="cosine"), 54) - 0.005) < 1e-15
+    assert abs(train.get_lr(TrainConfig(steps=104, warmup=4), 54) - 0.005) < 1e-15
+
+
+def test_a_preset_is_a_set_of_defaults_that_flags_override(tmp_path, tiny, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--preset", "names-2min", "--data", tiny, "--steps", "3", "--num-samples", "0", "--quiet"]) == 0
+    config = [l for l in capsys.readouterr().out.splitlines() if l.startswith("config: ")][0]
+    assert " steps=3 " in config and " batch_size=32 " in config  # the flag, and the preset's value
+    assert main(["--resume", "runs/tiny", "--preset", "names-2min"]) == 2
+    assert main(["--data", tiny, "--steps", "5", "--warmup", "5"]) == 2
