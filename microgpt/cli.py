@@ -67,6 +67,12 @@ def add_train(sub):
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="a measured recipe for the names data; any flag given as well overrides it: %s"
                         % "; ".join("%s: %s" % (name, PRESETS[name][0]) for name in sorted(PRESETS)))
+    add_model_and_training_flags(p, d)
+    add_reporting_flags(p, d)
+    p.set_defaults(func=cmd_train)
+
+
+def add_model_and_training_flags(p, d):
     g = p.add_argument_group("model")
     n = dict(metavar="N")
     g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer, **n)
@@ -94,6 +100,10 @@ def add_train(sub):
                    help="processes computing each step together, or 'auto' for one per usable core; any number "
                         "gives the same numbers (default %s)" % d.workers)
     g.add_argument("--seed", metavar="N", type=int, help="random seed (default %s)" % d.seed)
+
+
+def add_reporting_flags(p, d):
+    n = dict(metavar="N")
     g = p.add_argument_group("reporting")
     g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every,
                    **n)
@@ -110,7 +120,6 @@ def add_train(sub):
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
     g.add_argument("--num-samples", metavar="N", type=number(int, 0), help="how many documents to write (default %s)"
                    % d.num_samples)
-    p.set_defaults(func=cmd_train)
 
 
 def cmd_train(args):
