@@ -262,6 +262,9 @@ def add_arguments(parser):
     parser.add_argument("--scaling", action="store_true",
                         help="instead: batch-32 tokens/s for 1L/16E, 2L/32E, 4L/64E, workers 1 vs N, and a "
                              "2,500-character vocabulary")
+    parser.add_argument("--whole-command", action="store_true",
+                        help="instead: the whole default command (`microgpt --data FILE`, evaluations, saves and "
+                             "samples included), three times, against the textbook baseline's 1000 steps")
     parser.add_argument("--workers", metavar="N", type=number(int, 1, 256), default=None,
                         help="with --scaling: the N of 'workers 1 vs N' (default: the usable cores)")
     parser.add_argument("--seconds", metavar="S", type=number(float, 0, 600, low_open=True), default=5.0,
@@ -276,6 +279,8 @@ def run(args, out=None):
 
     if args.scaling:
         return run_scaling(args, say)
+    if args.whole_command:
+        return run_whole_command(args, say)
 
     cfg = TrainConfig(data=args.data, steps=100 if args.quick else args.steps, quiet=True)
     want = {"fast": cfg.steps,
@@ -356,4 +361,33 @@ def run_scaling(args, say):
     worker_scaling(say, args.data, budget, n)
     say()
     large_vocabulary(say, budget, 1)
+    return 0
+
+
+def run_whole_command(args, say):
+    """The default command as a user runs it, in a fresh process each time, against the original microgpt's
+    arithmetic (the textbook Value) on the same 1000 steps; its sampling is left out, a few ms."""
+    import subprocess
+    import tempfile
+    path = data.resolve(args.data, log=lambda m: print(m, file=sys.stderr))
+    header(say)
+    times = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for _ in range(1 if args.quick else 3):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "microgpt", "--data", os.path.abspath(path), "--quiet"], cwd=tmp,
+                           env=env, stdout=subprocess.DEVNULL, check=True)
+            times.append(time.perf_counter() - start)
+    ours = sorted(times)[len(times) // 2]
+    say("the default command: %s s, median %.2f s" % (", ".join("%.2f" % t for t in times), ours))
+    cfg = TrainConfig(data=path, quiet=True)
+    run_ = Run(cfg.validate())
+    steps = 1000 if args.full else 3 if args.quick else args.textbook_steps
+    _, wall, _ = run_.train(textbook_loss_and_grad, steps)
+    textbook = wall * sum(run_.tokens) / sum(run_.tokens[:steps])
+    say("textbook Value, 1000 steps: %.1f s%s" % (textbook, "" if steps == 1000 else
+                                                 " (extrapolated from %d steps)" % steps))
+    say("the default command is %.0fx faster than the original microgpt's arithmetic" % (textbook / ours))
     return 0

@@ -37,7 +37,14 @@ def dot(a, i, b, j, n):
 
 def matmul(a, b, n):
     """a @ b^T for flat row-major a (R, n) and b (S, n): out[r * S + s] = sum_j a[r, j] b[s, j], (R, S)."""
-    return [dot(a, r, b, s, n) for r in range(0, len(a), n) for s in range(0, len(b), n)]
+    out = []
+    for r in range(0, len(a), n):
+        for s in range(0, len(b), n):
+            acc = a[r] * b[s]  # summed left to right from the first product, as dot()
+            for j in range(1, n):
+                acc += a[r + j] * b[s + j]
+            out.append(acc)
+    return out
 
 
 def transpose(a, cols):
