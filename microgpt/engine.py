@@ -108,6 +108,14 @@ def softmax(row):
     return [e * inv for e in exps]
 
 
+def weighted_sum(w, x, start, stride):
+    # sum_s w[s] x[start + s * stride], summed left to right from 0: a column of x weighted by w
+    acc = 0.0
+    for s, ws in enumerate(w):
+        acc += ws * x[start + s * stride]
+    return acc
+
+
 def attention_forward(q, k, v, C, n_head, past=0):
     """Causal self-attention, per head h: a_t = softmax_{s <= t}(q_t . k_s / sqrt(hs)), out_t = sum_s a_s v_s.
 
@@ -119,15 +127,8 @@ def attention_forward(q, k, v, C, n_head, past=0):
     out, atts = [], []
     for t in range(len(q) // C):
         seen = past + t + 1  # position t sees itself and everything before it, never after
-        att_t = []
-        for h in range(0, C, hs):
-            a = softmax([dot(q, t * C + h, k, s * C + h, hs) * scale for s in range(seen)])
-            att_t.append(a)
-            for c in range(h, h + hs):  # out[t, c] = sum_s a_s v[s, c]
-                acc = 0.0
-                for s in range(seen):
-                    acc += a[s] * v[s * C + c]
-                out.append(acc)
+        att_t = [softmax([dot(q, t * C + h, k, s * C + h, hs) * scale for s in range(seen)]) for h in range(0, C, hs)]
+        out += [weighted_sum(att_t[c // hs], v, c, C) for c in range(C)]  # out[t, c] = sum_s a_s v[s, c]
         atts.append(att_t)
     return out, atts
 
@@ -140,30 +141,19 @@ def attention_backward(dout, q, k, v, atts, C, n_head):
     dq, dlogits = [], []  # dlogits[t][h][s]: d loss / d (q_t . k_s) of head h, after the 1/sqrt(hs)
     for t in range(T):
         dl_t = []
-        for i, h in enumerate(range(0, C, hs)):
-            a = atts[t][i]
+        for a, h in zip(atts[t], range(0, C, hs)):
             da = [dot(dout, t * C + h, v, s * C + h, hs) for s in range(t + 1)]  # through out_t = sum_s a_s v_s
             mix = 0.0
             for a_s, da_s in zip(a, da):
                 mix += a_s * da_s
-            dl = [a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)]  # through the softmax
-            dl_t.append(dl)
-            for c in range(h, h + hs):  # dq[t, c] = sum_s dl_s k[s, c]
-                acc = 0.0
-                for s in range(t + 1):
-                    acc += dl[s] * k[s * C + c]
-                dq.append(acc)
+            dl_t.append([a_s * (da_s - mix) * scale for a_s, da_s in zip(a, da)])  # through the softmax
+        dq += [weighted_sum(dl_t[c // hs], k, c, C) for c in range(C)]  # dq[t, c] = sum_s dl_ts k[s, c]
         dlogits.append(dl_t)
     dk, dv = [], []
     for s in range(T):  # position s is seen by t = s..T-1
         for c in range(C):
-            acc_v = acc_k = 0.0
-            for t in range(s, T):
-                acc_v += atts[t][c // hs][s] * dout[t * C + c]  # dv[s, c] = sum_t a_ts dout[t, c]
-            for t in range(s, T):
-                acc_k += dlogits[t][c // hs][s] * q[t * C + c]  # dk[s, c] = sum_t dl_ts q[t, c]
-            dv.append(acc_v)
-            dk.append(acc_k)
+            dv.append(weighted_sum([atts[t][c // hs][s] for t in range(s, T)], dout, s * C + c, C))  # sum_t a_ts dout_t
+            dk.append(weighted_sum([dlogits[t][c // hs][s] for t in range(s, T)], q, s * C + c, C))  # sum_t dl_ts q_t
     return dq, dk, dv
 
 
@@ -318,16 +308,12 @@ class FastOps:
         return self.record(self.attention_back, Tensor(out, q.rows, C), q, k, v, n_head, self.segments, atts)
 
     def attention_back(self, out, q, k, v, n_head, segments, atts):
-        C, dq, dk, dv = q.cols, [], [], []
+        C, grads = q.cols, []
         for (start, T), att in zip(segments, atts):
             rows = slice(start * C, (start + T) * C)
-            d = attention_backward(out.grad[rows], q.data[rows], k.data[rows], v.data[rows], att, C, n_head)
-            dq += d[0]
-            dk += d[1]
-            dv += d[2]
-        q.add_grad(dq)
-        k.add_grad(dk)
-        v.add_grad(dv)
+            grads.append(attention_backward(out.grad[rows], q.data[rows], k.data[rows], v.data[rows], att, C, n_head))
+        for i, x in enumerate((q, k, v)):  # each document's (dq, dk, dv), its rows in order
+            x.add_grad([g for d in grads for g in d[i]])
 
     def nll(self, logits, targets):
         flat = [target for doc in targets for target in doc]  # targets: one list per document
