@@ -9,10 +9,10 @@ from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "microgpt")
 MODULES = sorted(f for f in os.listdir(PACKAGE) if f.endswith(".py"))
-STDLIB = {"argparse", "array", "collections", "contextlib", "dataclasses", "functools", "hashlib", "html",
-          "http", "inspect", "io", "json", "linecache", "math", "multiprocessing", "operator", "os", "platform",
-          "random", "re", "select", "signal", "socket", "stat", "struct", "sys", "tempfile", "textwrap",
-          "threading", "time", "traceback", "urllib", "errno", "fcntl", "shutil", "pickle", "queue", "itertools"}
+STDLIB = getattr(sys, "stdlib_module_names", None) or {  # Python 3.10+ knows its own; else the ones we use
+    "argparse", "array", "collections", "contextlib", "dataclasses", "functools", "hashlib", "html", "http",
+    "inspect", "io", "json", "linecache", "math", "multiprocessing", "operator", "os", "platform", "random", "re",
+    "signal", "stat", "struct", "subprocess", "sys", "tempfile", "threading", "time", "urllib"}
 OPTIONAL = {"torch_engine.py": {"torch"}}  # the one module allowed an import from outside, lazily
 
 
