@@ -106,7 +106,7 @@ def read_metrics(path):
 
 def series(records, key):
     """(step, value) of every record that has a number under `key`."""
-    return [(r["step"], float(r[key])) for r in records if is_number(r.get(key))]
+    return [(r["step"], float(r[key])) for r in records if is_number(r.get(key)) and math.isfinite(r[key])]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,6 +136,8 @@ def read(model, tokenizer, doc):
     logits = model.forward(ops, [tokens[:-1]])
     V = logits.cols
     probs = [engine.softmax(logits.data[t * V:(t + 1) * V]) for t in range(logits.rows)]
+    if not all(math.isfinite(p) for row in probs for p in row):
+        raise ArithmeticError("the model's probabilities overflow: its weights are too large")
     return tokens, probs, ops.atts
 
 
@@ -200,11 +202,15 @@ def unit(v, axes=()):
 
 
 def draw_samples(run):
-    """The names the run's training printed: the checkpoint's random stream at its temperature."""
+    """The names the run's training printed: the checkpoint's random stream at its temperature. None
+    if the model cannot be sampled (weights so large that its probabilities overflow)."""
     rng = random.Random()
     rng.setstate(run.ck.rng_state)
-    return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature)
-            for _ in range(run.cfg.num_samples or 20)]
+    try:
+        return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature)
+                for _ in range(run.cfg.num_samples or 20)]
+    except (ArithmeticError, ValueError):  # random.choices refuses weights that are not finite
+        return None
 
 
 def examples(run):
@@ -213,7 +219,7 @@ def examples(run):
         return run.dataset.val_docs[:EXAMPLES], "held-out"
     if run.dataset:
         return run.dataset.train_docs[:EXAMPLES], "training"
-    return [s for s in run.samples if s][:EXAMPLES], "generated"
+    return [s for s in run.samples or () if s][:EXAMPLES], "generated"
 
 
 def speed(run):
@@ -390,6 +396,9 @@ def display(name):
 
 def samples_figure(run):
     names, seen = run.samples, run.seen
+    if names is None:
+        return section("samples", "2. Samples", '<p class="empty">Nothing to show: the model cannot be sampled, '
+                       'its probabilities overflow (its weights are too large).</p>', "")
     items = "".join('<li class="%s">%s</li>' % ("" if seen is None else "seen" if n in seen else "new",
                                                 escape(display(n))) for n in names)
     body = '<ol class="samples">%s</ol>' % items
@@ -422,7 +431,7 @@ def heatmap(run, tokens, atts, layer, head, name):
     cell = max(6, min(16, 224 // max(T, 1)))
     left, top = 24, 36
     labels = [label(run.tokenizer, t) for t in tokens[:T]]
-    parts = [svg.text(left, 12, "layer %d, head %d" % (layer + 1, head + 1), class_="label")]
+    parts = [svg.text(0, 12, "layer %d, head %d" % (layer + 1, head + 1), class_="label")]
     for s, ch in enumerate(labels):
         parts.append(svg.text(left + (s + 0.5) * cell, top - 6, ch, class_="axis", text_anchor="middle"))
         parts.append(svg.text(left - 5, top + (s + 0.5) * cell + 4, ch, class_="axis", text_anchor="end"))
@@ -432,13 +441,13 @@ def heatmap(run, tokens, atts, layer, head, name):
             parts.append(svg.rect(left + s * cell, top + t * cell, cell, cell, svg.title(
                 "%s (position %d) looks at %s (position %d): %.3f" % (labels[t], t, labels[s], s, w)),
                 fill=shade(w), data_t=t, data_s=s, data_w=repr(w)))
-    return svg.figure(left + T * cell + 4, top + T * cell + 4, "".join(parts), class_="heatmap", data_doc=name,
-                      data_layer=layer, data_head=head)
+    return svg.figure(max(left + T * cell + 4, 100), top + T * cell + 4, "".join(parts), class_="heatmap",
+                      data_doc=name, data_layer=layer, data_head=head)
 
 
 def attention_figure(run, readings, kind):
     if not readings:
-        return section("attention", "3. Attention", '<p class="empty">No names to show.</p>', "")
+        return section("attention", "3. Attention", '<p class="empty">Nothing to show: %s.</p>' % escape(kind), "")
     blocks = []
     for doc, (tokens, _, atts) in list(readings.items())[:ATTENTION]:
         rows = "".join('<div class="heads">%s</div>' % "".join(heatmap(run, tokens, atts[layer], layer, h, doc)
@@ -465,13 +474,16 @@ KINDS = {"vowel": HELD_OUT, "consonant": "#3182bd", "BOS": "#222222", "other": L
 
 def embedding_figure(run):
     offset, V, C = run.model.layout["wte"]
-    X = centred([run.model.params[offset + r * C:offset + (r + 1) * C] for r in range(V)])
-    axes, variances, total = principal_axes(X)
-    coords = [[math.fsum(x * a for x, a in zip(row, axis)) for axis in axes] + [0.0] * (2 - len(axes))
-              for row in X]
-    if not all(math.isfinite(v) for xy in coords for v in xy):
-        return section("embeddings", "4. Token embeddings", '<p class="empty">The embeddings are not finite '
-                       'numbers: nothing to draw.</p>', "")
+    try:
+        X = centred([run.model.params[offset + r * C:offset + (r + 1) * C] for r in range(V)])
+        axes, variances, total = principal_axes(X)
+        coords = [[math.fsum(x * a for x, a in zip(row, axis)) for axis in axes] + [0.0] * (2 - len(axes))
+                  for row in X]
+    except (ArithmeticError, ValueError):  # weights so large that their squares overflow (inf - inf)
+        coords, variances = [[math.inf]], []
+    if not all(math.isfinite(v) for xy in coords for v in xy + variances):
+        return section("embeddings", "4. Token embeddings", '<p class="empty">Nothing to draw: the embeddings are '
+                       'too large for their variance to be a finite number.</p>', "")
     share = ["%.0f%%" % (100 * v / total) if total > 0 else "-" for v in variances] + ["-"]
     (x0, x1), (y0, y1) = (svg.finite_range([xy[i] for xy in coords]) for i in (0, 1))
     px, py = 0.06 * (x1 - x0 or 1), 0.06 * (y1 - y0 or 1)
@@ -548,7 +560,8 @@ def top5(run, tokens, probs, t):
 
 def surprise_figure(run, readings, kind):
     if not readings:
-        return section("surprise", "5. What surprises the model", '<p class="empty">No names to show.</p>', "")
+        return section("surprise", "5. What surprises the model", '<p class="empty">Nothing to show: %s.</p>'
+                       % escape(kind), "")
     uniform = math.log(run.tokenizer.vocab_size)
     rows = "".join('<div class="row"><span class="doc">%s</span>%s</div>'
                    % (escape(display(doc)), surprise_row(run, doc, tokens, probs))
@@ -726,7 +739,12 @@ def header(run):
 def page(run):
     """The whole report as text."""
     docs, kind = examples(run)
-    readings = collections.OrderedDict((doc, read(run.model, run.tokenizer, doc)) for doc in docs)
+    try:
+        readings = collections.OrderedDict((doc, read(run.model, run.tokenizer, doc)) for doc in docs)
+    except ArithmeticError as e:
+        readings, kind = {}, str(e)
+    if not docs:
+        kind = "no documents to look inside (the training data is not there, and no sample has a character)"
     return "".join([
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
         RELOAD + "\n" if run.live else "",
