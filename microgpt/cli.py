@@ -13,7 +13,7 @@ from .config import ENGINES, OPTIMIZERS, TrainConfig
 from .errors import MicroGPTError
 
 PROG = "microgpt"
-COMMANDS = ("train", "sample", "report", "bench", "kernels")
+COMMANDS = ("train", "sample", "bench", "kernels", "report")
 
 
 class UsageError(Exception):

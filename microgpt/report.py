@@ -757,9 +757,9 @@ def page(run):
 
 def write(run):
     """Write run.path/report.html (atomically: a reader sees the old page or the new one). Returns its path."""
-    path = os.path.join(run.path, REPORT)
+    path, text = os.path.join(run.path, REPORT), page(run)
     try:
-        write_atomic(path, page(run))
+        write_atomic(path, text)
     except OSError as e:
         raise MicroGPTError("cannot write %s: %s" % (path, e.strerror or e))
     return path

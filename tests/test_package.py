@@ -12,7 +12,8 @@ MODULES = sorted(f for f in os.listdir(PACKAGE) if f.endswith(".py"))
 STDLIB = {"argparse", "array", "collections", "contextlib", "dataclasses", "functools", "hashlib", "html",
           "http", "inspect", "io", "json", "linecache", "math", "multiprocessing", "operator", "os", "platform",
           "random", "re", "select", "signal", "socket", "stat", "struct", "sys", "tempfile", "textwrap",
-          "threading", "time", "traceback", "urllib", "errno", "fcntl", "shutil", "pickle", "queue", "itertools"}
+          "threading", "time", "traceback", "urllib", "errno", "fcntl", "shutil", "pickle", "queue", "itertools",
+          "shlex"}
 OPTIONAL = {"torch_engine.py": {"torch"}}  # the one module allowed an import from outside, lazily
 
 
