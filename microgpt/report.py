@@ -32,7 +32,7 @@ from html import escape
 
 from . import checkpoint, engine, sample, svg
 from .config import TrainConfig
-from .data import Tokenizer, batch_docs
+from .data import Tokenizer
 from .errors import MicroGPTError
 from .files import write_atomic
 from .model import GPT, param_shapes
@@ -227,24 +227,30 @@ def speed(run):
     one before, so time = tokens / tokens_per_s. Without the data the tokens per step are unknown:
     (None, the median of the logged tokens_per_s)."""
     logged = [r for r in run.metrics if is_number(r.get("tokens_per_s")) and r["tokens_per_s"] > 0
-              and is_number(r.get("loss"))]
+              and is_number(r.get("loss")) and isinstance(r["step"], int)]
     if not logged:
         return None, None
     if run.dataset is None:
         rates = sorted(r["tokens_per_s"] for r in logged)
         return None, rates[len(rates) // 2]
+    # steps a..b-1 train documents a*B .. b*B-1, round and round the list (data.batch_docs): with the
+    # running totals of predictions per document (n characters train min(block_size, n + 1)), the
+    # tokens of any run of steps are two look-ups, however long the run
     docs, B, block_size = run.dataset.train_docs, run.cfg.batch_size, run.ck.model.block_size
-    seconds, tokens, steps, before = [], [], 0, 0
+    upto = [0]
+    for d in docs:
+        upto.append(upto[-1] + min(block_size, len(d) + 1))
+
+    def tokens_before(i):  # predictions of the first i documents of the stream
+        return (i // len(docs)) * upto[-1] + upto[i % len(docs)]
+    seconds, tokens, before = [], [], 0
     for r in logged:
-        # a document of n characters trains min(block_size, n + 1) predictions
-        n = sum(min(block_size, len(d) + 1) for s in range(int(before), int(r["step"]))
-                for d in batch_docs(docs, s, B))
+        n = tokens_before(r["step"] * B) - tokens_before(before * B)
         seconds.append(n / r["tokens_per_s"])
         tokens.append(n)
-        steps += r["step"] - before
         before = r["step"]
     total = math.fsum(seconds)
-    return (steps / total, math.fsum(tokens) / total) if total > 0 else (None, None)
+    return (before / total, math.fsum(tokens) / total) if total > 0 else (None, None)
 
 
 def command_line(cfg):
@@ -285,21 +291,19 @@ def reprs(values):
     return " ".join(repr(float(v)) for v in values)
 
 
-def smooth(values, window):
-    """Trailing mean over `window` values (fewer at the start)."""
-    out, acc = [], collections.deque()
-    for v in values:
-        acc.append(v)
-        if len(acc) > window:
-            acc.popleft()
-        out.append(math.fsum(acc) / len(acc))
+def kept(n):
+    """The indices of at most about MAX_POINTS of n points that a line draws: every k-th, and the last."""
+    k = max(1, -(-n // MAX_POINTS))
+    return list(range(0, n, k)) + ([n - 1] if n and (n - 1) % k else [])
+
+
+def smoothed(points, window, indices):
+    """At each of `indices`, the mean of the last `window` values up to it (fewer at the start)."""
+    out = []
+    for i in indices:
+        last = points[max(0, i - window + 1):i + 1]
+        out.append((points[i][0], math.fsum(v for _, v in last) / len(last)))
     return out
-
-
-def thin(points):
-    """At most about MAX_POINTS of the points, every k-th and the last."""
-    k = -(-len(points) // MAX_POINTS)
-    return points if k <= 1 else points[::k] + ([points[-1]] if (len(points) - 1) % k else [])
 
 
 def section(anchor, heading, body, caption):
@@ -343,21 +347,22 @@ def loss_figure(run):
         return section("loss", "1. Loss", '<p class="empty">No loss logged yet: metrics.jsonl is empty or '
                        'missing.</p>', "The curves appear here once the run has logged a step.")
     window = max(1, min(100, len(raw) // 20))
-    smoothed = list(zip([s for s, _ in raw], smooth([v for _, v in raw], window)))
+    drawn = kept(len(raw))
+    mean = smoothed(raw, window, drawn)
     steps = [s for s, _ in raw + held]
     sx = svg.Scale(min(steps), max(steps), 64, 704)
     lo, hi = svg.finite_range([v for _, v in raw + held] + [uniform] + ([run.bigram] if run.bigram else []))
     sy = svg.Scale(lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo), 258, 12)
     keys = [(TRAIN, "training loss, every logged step", "line"),
             (SMOOTH, "training loss, mean of the last %d" % window, "line")]
-    lines = [curve(thin(raw), sx, sy, "training", TRAIN, 1, stroke_opacity=0.8)]
+    lines = [curve([raw[i] for i in drawn], sx, sy, "training", TRAIN, 1, stroke_opacity=0.8)]
     for value, colour, words in ((uniform, UNIFORM, "uniform guess, ln %d = %.4f" % (V, uniform)),
                                  (run.bigram, BIGRAM, "bigram counts, held-out %.4f" % (run.bigram or 0))):
         if value is not None:
             lines.append(svg.line(sx.start, sy(value), sx.end, sy(value), stroke=colour, stroke_width=1.5,
                                   stroke_dasharray="6 4"))
             keys.append((colour, words, "dashed"))
-    lines.append(curve(thin(smoothed), sx, sy, "smoothed", SMOOTH, 2))
+    lines.append(curve(mean, sx, sy, "smoothed", SMOOTH, 2))
     if held:
         lines.append(curve(held, sx, sy, "held-out", HELD_OUT, 2))
         lines += [svg.tag("circle", svg.title("step %d: held-out loss %.4f" % (s, v)), cx=svg.num(sx(s)),
@@ -368,9 +373,9 @@ def loss_figure(run):
     rates = series(run.metrics, "lr")
     if rates:
         sr = svg.Scale(0.0, max(v for _, v in rates), 88, 10)
-        body += "\n" + chart(720, 126, sx, sr, curve(thin(rates), sx, sr, "lr", LR, 2), "step", "learning rate",
-                             "lr")
-    return section("loss", "1. Loss", body, loss_caption(run, smoothed, held, uniform))
+        line = curve([rates[i] for i in kept(len(rates))], sx, sr, "lr", LR, 2)
+        body += "\n" + chart(720, 126, sx, sr, line, "step", "learning rate", "lr")
+    return section("loss", "1. Loss", body, loss_caption(run, mean, held, uniform))
 
 
 def loss_caption(run, smoothed, held, uniform):

@@ -431,3 +431,41 @@ def test_report_and_sample_default_to_the_run_trained_last(tiny, tmp_path, monke
     assert capsys.readouterr().out.startswith("checkpoint: %s " % os.path.join("runs", "a", "checkpoint.json"))
     os.utime(os.path.join("runs", "b", "checkpoint.json"), ns=(1, 3 * 10 ** 18))
     assert runs.last_run() == os.path.join("runs", "b")
+
+
+def test_speed_is_the_logged_tokens_over_the_logged_time(trained):
+    run = report.load(trained[2])
+    docs, B = run.dataset.train_docs, run.cfg.batch_size
+    run.metrics = [{"step": 3, "loss": 1.0, "tokens_per_s": 100.0}, {"step": 7, "loss": 1.0, "tokens_per_s": 50.0},
+                   {"step": 500, "loss": 1.0, "tokens_per_s": 400.0}]  # 500 * 2 documents: around the list 5 times
+    spans = [(0, 3), (3, 7), (7, 500)]
+    tokens = [sum(min(16, len(d) + 1) for s in range(a, b) for d in data.batch_docs(docs, s, B)) for a, b in spans]
+    seconds = [n / r["tokens_per_s"] for n, r in zip(tokens, run.metrics)]
+    steps_per_s, tokens_per_s = report.speed(run)
+    assert abs(steps_per_s - 500 / sum(seconds)) < 1e-9 and abs(tokens_per_s - sum(tokens) / sum(seconds)) < 1e-6
+
+
+def test_a_long_run_is_drawn_from_a_few_thousand_points(trained):
+    run = report.load(trained[2])
+    n = 3 * report.MAX_POINTS + 5
+    run.metrics = [{"step": s, "loss": 3.0 - s / n, "lr": 0.01 * (1 - s / n)} for s in range(1, n + 1)]
+    tree = Tree(report.page(run)).root
+    line = tree.one("polyline", **{"data-name": "training"})
+    steps = floats(line.attrs["data-x"])
+    assert len(steps) <= report.MAX_POINTS + 1 and steps[0] == 1 and steps[-1] == n
+    mean = floats(tree.one("polyline", **{"data-name": "smoothed"}).attrs["data-y"])
+    window = 100  # the most: a mean of the last 100 steps
+    assert abs(mean[-1] - sum(3.0 - s / n for s in range(n - window + 1, n + 1)) / window) < 1e-12
+
+
+def test_any_characters_are_written_as_text(tmp_path):
+    path = str(tmp_path / "odd.txt")
+    docs = ["a<b", "c&d", 'e"f', "g'h", "i j", "<script>", "x]]>y"] * 5
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(docs) + "\n")
+    cfg = TrainConfig(data=path, steps=3, num_samples=3, quiet=True, eval_every=0)
+    train.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
+    tree = parse(str(tmp_path / "run" / report.REPORT))
+    assert not tree.all("script")[1:]  # the page's own script only
+    labels = {g.one("text").words() for g in tree.one("svg", class_="scatter").all("g", class_="token")}
+    assert labels == set("<&\"'>]abcdefghijptrsxy") | {"\u2423", "BOS"}  # a space is drawn as an open box
