@@ -1,4 +1,5 @@
-"""The command line: `microgpt [train|sample|bench] [flags]`. It fills a config and calls the library; no logic here.
+"""The command line: `microgpt [train|sample|report|bench|kernels] [flags]`. It fills a config and calls the
+library; no logic here.
 
 Errors the user can fix come back as MicroGPTError and are printed as one line on stderr (exit 1); a bad
 flag is one line too (exit 2). Anything else is a bug and raises with its traceback.
@@ -7,12 +8,12 @@ flag is one line too (exit 2). Anything else is a bug and raises with its traceb
 import argparse
 import sys
 
-from . import __version__, runs, sample, train
+from . import __version__, report, runs, sample, train
 from .config import ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from .errors import MicroGPTError
 
 PROG = "microgpt"
-COMMANDS = ("train", "sample", "bench", "kernels")
+COMMANDS = ("train", "sample", "bench", "kernels", "report")
 
 
 class UsageError(Exception):
@@ -148,8 +149,9 @@ def add_sample(sub):
                        description="Load a checkpoint and write samples, each marked new or seen in the "
                                    "training data.")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--run", metavar="DIR", default="runs/names",
-                       help="run directory holding checkpoint.json (default %(default)s)")
+    where.add_argument("--run", metavar="DIR",
+                       help="run directory holding checkpoint.json (default: the run trained last under "
+                            "runs/, else runs/names)")
     where.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file")
     p.add_argument("--num-samples", metavar="N", type=number(int, 0), default=20, help="(default %(default)s)")
     p.add_argument("--temperature", metavar="X", type=number(float, 0), default=0.5,
@@ -166,9 +168,24 @@ def add_sample(sub):
 
 
 def cmd_sample(args):
-    path = sample.checkpoint_path(args.run, args.checkpoint)
+    path = sample.checkpoint_path(args.run or runs.last_run(), args.checkpoint)
     sample.sample_checkpoint(path, args.num_samples, args.temperature, args.top_k, args.prompt, args.seed,
                              args.max_len)
+    return 0
+
+
+def add_report(sub):
+    p = sub.add_parser("report", help="draw a run as one HTML page: loss, samples, attention, embeddings",
+                       description="Write DIR/report.html: the run's loss curves, samples, attention heatmaps, "
+                                   "token embeddings, per-character surprise and config, from its metrics and "
+                                   "checkpoint. One self-contained file: open it in any browser, offline.")
+    p.add_argument("dir", metavar="DIR", nargs="?",
+                   help="the run directory (default: the run trained last under runs/, else runs/names)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args):
+    print("report: %s" % report.write(report.load(args.dir or runs.last_run())))
     return 0
 
 
@@ -213,6 +230,7 @@ def make_parser(prog=PROG):
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     add_train(sub)
     add_sample(sub)
+    add_report(sub)
     add_bench(sub)
     add_kernels(sub)
     return parser

@@ -38,6 +38,24 @@ def default_run_dir(data_path, root="runs"):
     return folder
 
 
+def last_run(root="runs"):
+    """The run under `root` trained most recently (its checkpoint.json is the newest), else root/names:
+    the run `sample` and `report` use when none is named."""
+    newest = None
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        names = []
+    for name in names:
+        try:
+            mtime = os.stat(os.path.join(root, name, CHECKPOINT)).st_mtime_ns
+        except OSError:
+            continue
+        if newest is None or mtime > newest[0]:
+            newest = (mtime, os.path.join(root, name))
+    return newest[1] if newest else os.path.join(root, "names")
+
+
 class RunDir:
     """checkpoint.json, metrics.jsonl and config.json of one run."""
 

@@ -23,7 +23,7 @@ import random
 import sys
 import time
 
-from . import checkpoint, data, engine, evaluate, sample, scalar_engine
+from . import checkpoint, data, engine, evaluate, report, sample, scalar_engine
 from .config import RESUMABLE
 from .errors import ComputeError, MicroGPTError
 from .model import GPT
@@ -195,7 +195,7 @@ class Training:
         self.compute = make_compute(cfg, model, optimizer)
         self.step, self.run, self.out, self.err = step, run, out or sys.stdout, err
         self.progress = Progress(err, step, cfg.steps, not cfg.quiet)
-        self.losses, self.val_loss = [], None
+        self.losses, self.val_loss, self.report = [], None, None
         self.tokens_seen, self.last_time = 0, time.time()
 
     def loop(self):
@@ -237,6 +237,7 @@ class Training:
                 self.compute.close()
                 if self.run:
                     self.run.close()
+                self.report = report.from_training(self, final=True)
         return self.write_samples()
 
     # --- the loop's reporting
@@ -278,6 +279,7 @@ class Training:
                  % (self.step, self.cfg.steps, loss, len(docs), len(self.dataset.val_docs)))
         if self.run:
             self.run.log({"step": self.step, "val_loss": loss, "val_docs": len(docs), "val_tokens": tokens})
+            report.from_training(self, final=False)
         return loss
 
     # --- checkpoints and the ways a run ends
@@ -325,6 +327,8 @@ class Training:
         if names:
             self.say("--- inference (new, hallucinated names) ---")
         sample.print_samples(names, set(self.dataset.train_docs), self.say, marks=False)  # the reference's lines
+        if self.report:
+            self.say("report: %s" % self.report)
         return {"model": self.model, "tokenizer": self.dataset.tokenizer, "losses": self.losses,
                 "samples": names, "config": cfg, "rng": self.rng, "val_loss": self.val_loss, "step": self.step,
                 "run_dir": self.run.path if self.run else None}

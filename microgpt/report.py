@@ -1,0 +1,801 @@
+"""The report: one HTML page that draws a run, from the run's own files, for a person to look at.
+
+`microgpt report DIR` writes DIR/report.html, and training writes it too: at every evaluation (the page
+then reloads itself every few seconds) and when the run ends (it stops reloading). Six figures, each with
+a sentence saying what to notice:
+
+  1. the loss: training (raw and smoothed) and held-out against steps, with two yardsticks, a uniform
+     guess (ln V) and a bigram model of character-pair counts; the learning-rate schedule beneath;
+  2. samples, split into new names and names seen in training;
+  3. attention: every head of every layer as a heatmap, for a few names;
+  4. the token embeddings (wte) seen from their two principal directions (PCA by power iteration);
+  5. what surprises the model: names with each character shaded by its loss -ln p, and the five
+     likeliest next tokens at every position of one of them;
+  6. the run's config, parameter counts, speed, and the command line that repeats it.
+
+Every number comes from metrics.jsonl, checkpoint.json and forward passes of the saved model; nothing is
+trained. The page is self-contained (inline SVG and CSS, a few lines of script for reading values under
+the pointer; no network, no fonts of its own), and the same run directory always gives the same bytes:
+fixed number formats, no clock, samples drawn from the checkpoint's own random stream.
+
+Left out: comparing runs, and anything a browser would have to fetch.
+"""
+
+import collections
+import json
+import math
+import os
+import random
+import shlex
+from dataclasses import fields
+from html import escape
+
+from . import checkpoint, engine, sample, svg
+from .config import TrainConfig
+from .data import Tokenizer
+from .errors import MicroGPTError
+from .files import write_atomic
+from .model import GPT, param_shapes
+from .runs import CHECKPOINT, METRICS
+
+REPORT = "report.html"
+RELOAD = '<meta http-equiv="refresh" content="5">'  # while training: the browser fetches the page again
+EXAMPLES = 6  # names shaded by their loss; the first ATTENTION of them get attention heatmaps too
+ATTENTION = 3
+MAX_POSITIONS = 32  # drawn positions of a long document
+MAX_POINTS = 4000  # a longer loss curve is drawn every k-th step
+BOS_LABEL = "\u00b7"  # how BOS, the start and end marker, is drawn
+NOT_FLAGS = ("beta1", "beta2", "eps")  # TrainConfig fields that the command line does not set
+VOWELS = "aeiouAEIOU"
+
+
+# --------------------------------------------------------------------------------------------------
+# what a report reads
+
+class Run:
+    """What a report draws from: the run's metrics, one checkpoint and the model in it, and the training
+    data when it can be found (else `why_no_data` says why not)."""
+
+    def __init__(self, path, ck, dataset=None, why_no_data=None, live=False):
+        self.path, self.ck, self.cfg, self.live = os.path.normpath(path), ck, ck.config, live
+        self.dataset, self.why_no_data = dataset, why_no_data
+        self.model = GPT(ck.model, params=ck.params)
+        self.tokenizer = Tokenizer(ck.vocab)
+        self.metrics = read_metrics(os.path.join(path, METRICS))
+        self.samples = draw_samples(self)
+        self.seen = set(dataset.train_docs) if dataset else None
+        self.bigram = bigram_loss(dataset, ck.model.block_size) if dataset else None
+
+
+def load(path, dataset=None):
+    """The Run kept in directory `path`; a MicroGPTError (one line) if there is none or it is damaged."""
+    if not os.path.isdir(path):
+        raise MicroGPTError("%s is a file, not a run directory" % path if os.path.exists(path) else
+                            "no run directory at %s" % path)
+    ck = checkpoint.load(os.path.join(path, CHECKPOINT))
+    why = None
+    if dataset is None:
+        try:
+            dataset = checkpoint.training_data(ck)
+        except MicroGPTError as e:
+            why = str(e)
+    return Run(path, ck, dataset, why)
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_metrics(path):
+    """metrics.jsonl's records in order; a line cut short by a crash, or not a record, is skipped."""
+    records = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return records
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and is_number(record.get("step")):
+            records.append(record)
+    return records
+
+
+def series(records, key):
+    """(step, value) of every record that has a number under `key`."""
+    return [(r["step"], float(r[key])) for r in records if is_number(r.get(key)) and math.isfinite(r[key])]
+
+
+# --------------------------------------------------------------------------------------------------
+# the numbers: forward passes of the saved model, and the yardsticks
+
+class Recording(engine.FastOps):
+    """The fast engine's ops without gradients, keeping each layer's attention weights as
+    atts[t][h][s] (the plain loops of engine.REFERENCE: the kernels' numbers, in one layout everywhere)."""
+
+    def __init__(self, model):
+        super().__init__(model, grad=False)
+        self.atts = []  # one per layer, in the order the forward pass calls attention
+
+    def attention(self, q, k, v, n_head):
+        (_, _), = self.segments  # one document per pass
+        out, atts = engine.REFERENCE["attention_forward"](q.data, k.data, v.data, q.cols, n_head)
+        self.atts.append(atts)
+        return engine.Tensor(out, q.rows, q.cols)
+
+
+def read(model, tokenizer, doc):
+    """`doc` through the model: (tokens, probs, atts). tokens is the framed document (at most
+    MAX_POSITIONS predictions), probs[t] the next-token distribution after tokens[:t + 1], and
+    atts[layer][t][h][s] how much position t looks at position s in head h."""
+    tokens = tokenizer.frame(doc)[:min(model.config.block_size, MAX_POSITIONS) + 1]
+    ops = Recording(model)
+    logits = model.forward(ops, [tokens[:-1]])
+    V = logits.cols
+    probs = [engine.softmax(logits.data[t * V:(t + 1) * V]) for t in range(logits.rows)]
+    if not all(math.isfinite(p) for row in probs for p in row):
+        raise ArithmeticError("the model's probabilities overflow: its weights are too large")
+    return tokens, probs, ops.atts
+
+
+def surprise(p):
+    """-ln p in nats: 0 for a certain token, ln V for a uniform guess, infinite for an impossible one."""
+    return -math.log(p) if p > 0 else math.inf
+
+
+def bigram_loss(dataset, block_size):
+    """Held-out loss of character-pair counts from the training documents, add-one smoothed:
+    p(b | a) = (count(a b) + 1) / (count(a) + V). None without held-out documents."""
+    if not dataset.val_docs:
+        return None
+    # the documents one after another, a newline for BOS (never inside a document): one pass counts
+    # every pair, the ones across a document boundary being (last character, end) and (start, first)
+    text = "\n" + "\n".join(dataset.train_docs) + "\n"
+    pairs, firsts = collections.Counter(zip(text, text[1:])), collections.Counter(text[:-1])
+    V, nats = dataset.tokenizer.vocab_size, []
+    for doc in dataset.val_docs:  # the positions the model's held-out loss counts: at most block_size
+        framed = ("\n" + doc + "\n")[:block_size + 1]
+        nats += [surprise((pairs[a, b] + 1) / (firsts[a] + V)) for a, b in zip(framed, framed[1:])]
+    return math.fsum(nats) / len(nats)
+
+
+def centred(rows):
+    """The rows minus their mean row."""
+    mean = [math.fsum(column) / len(rows) for column in zip(*rows)]
+    return [[x - m for x, m in zip(row, mean)] for row in rows]
+
+
+def principal_axes(X, iterations=2000):
+    """The two directions along which the centred rows X vary most, by power iteration: v <- Cv / |Cv|
+    for their covariance C, the directions found before projected out. Returns (axes, the variance
+    along each, the total variance). The start vector is fixed, so the result is too."""
+    n, C = len(X), len(X[0])
+    cov = [[math.fsum(r[i] * r[j] for r in X) / n for j in range(C)] for i in range(C)]
+    axes, variances = [], []
+    for k in range(min(2, C)):
+        v = unit([math.cos(1.0 + i + 7 * k) for i in range(C)], axes)
+        for _ in range(iterations):
+            w = unit([math.fsum(c * x for c, x in zip(row, v)) for row in cov], axes)
+            if w is None:  # C v = 0: every direction left has no variance, v will do
+                break
+            converged = max(abs(a - b) for a, b in zip(v, w)) < 1e-13
+            v = w
+            if converged:
+                break
+        if v[max(range(C), key=lambda i: abs(v[i]))] < 0:  # a fixed sign: the largest component positive
+            v = [-x for x in v]
+        axes.append(v)
+        variances.append(math.fsum(x * math.fsum(c * y for c, y in zip(row, v)) for x, row in zip(v, cov)))
+    return axes, variances, math.fsum(cov[i][i] for i in range(C))
+
+
+def unit(v, axes=()):
+    """v with its components along `axes` removed, scaled to length 1; None if nothing is left."""
+    for a in axes:
+        d = math.fsum(x * y for x, y in zip(v, a))
+        v = [x - d * y for x, y in zip(v, a)]
+    norm = math.sqrt(math.fsum(x * x for x in v))
+    return [x / norm for x in v] if norm > 1e-300 and math.isfinite(norm) else None
+
+
+def draw_samples(run):
+    """The names the run's training printed: the checkpoint's random stream at its temperature. None
+    if the model cannot be sampled (weights so large that its probabilities overflow)."""
+    rng = random.Random()
+    rng.setstate(run.ck.rng_state)
+    try:
+        return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature)
+                for _ in range(run.cfg.num_samples or 20)]
+    except (ArithmeticError, ValueError):  # random.choices refuses weights that are not finite
+        return None
+
+
+def examples(run):
+    """(documents to look inside, what they are): held-out ones, else training ones, else samples."""
+    if run.dataset and run.dataset.val_docs:
+        return run.dataset.val_docs[:EXAMPLES], "held-out"
+    if run.dataset:
+        return run.dataset.train_docs[:EXAMPLES], "training"
+    return [s for s in run.samples or () if s][:EXAMPLES], "generated"
+
+
+def speed(run):
+    """(steps/s, tokens/s) over the logged steps: each record's tokens_per_s covers the steps since the
+    one before, so time = tokens / tokens_per_s. Without the data the tokens per step are unknown:
+    (None, the median of the logged tokens_per_s)."""
+    logged = [r for r in run.metrics if is_number(r.get("tokens_per_s")) and r["tokens_per_s"] > 0
+              and is_number(r.get("loss")) and isinstance(r["step"], int)]
+    if not logged:
+        return None, None
+    if run.dataset is None:
+        rates = sorted(r["tokens_per_s"] for r in logged)
+        return None, rates[len(rates) // 2]
+    # steps a..b-1 train documents a*B .. b*B-1, round and round the list (data.batch_docs): with the
+    # running totals of predictions per document (n characters train min(block_size, n + 1)), the
+    # tokens of any run of steps are two look-ups, however long the run
+    docs, B, block_size = run.dataset.train_docs, run.cfg.batch_size, run.ck.model.block_size
+    upto = [0]
+    for d in docs:
+        upto.append(upto[-1] + min(block_size, len(d) + 1))
+
+    def tokens_before(i):  # predictions of the first i documents of the stream
+        return (i // len(docs)) * upto[-1] + upto[i % len(docs)]
+    seconds, tokens, before = [], [], 0
+    for r in logged:
+        n = tokens_before(r["step"] * B) - tokens_before(before * B)
+        seconds.append(n / r["tokens_per_s"])
+        tokens.append(n)
+        before = r["step"]
+    total = math.fsum(seconds)
+    return (before / total, math.fsum(tokens) / total) if total > 0 else (None, None)
+
+
+def command_line(cfg):
+    """The `microgpt train` command that makes this run again: the flags that differ from the defaults."""
+    default, words, other = TrainConfig(), ["microgpt", "train"], []
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if f.name in NOT_FLAGS:
+            other.append("%s=%r" % (f.name, value))
+        elif isinstance(value, bool):
+            words.append("--" + f.name.replace("_", "-"))
+        else:
+            words += ["--" + f.name.replace("_", "-"), str(value)]
+    return " ".join(shlex.quote(w) for w in words), other
+
+
+# --------------------------------------------------------------------------------------------------
+# drawing helpers
+
+def label(tokenizer, token):
+    """A token as it is drawn: BOS as a dot, a space as an open box."""
+    if token == tokenizer.bos:
+        return BOS_LABEL
+    ch = tokenizer.chars[token]
+    return "\u2423" if ch == " " else ch if ch.isprintable() else "U+%04X" % ord(ch)
+
+
+def shade(fraction, low=(247, 251, 255), high=(8, 48, 107)):
+    """The colour a fraction of the way from `low` to `high` (0 and 1 included; outside, clipped)."""
+    f = min(max(fraction, 0.0), 1.0) if math.isfinite(fraction) else 1.0
+    return "#%02x%02x%02x" % tuple(int(round(a + (b - a) * f)) for a, b in zip(low, high))
+
+
+def reprs(values):
+    """Numbers as the shortest text that reads back as the same float: for the page's script and tests."""
+    return " ".join(repr(float(v)) for v in values)
+
+
+def kept(n):
+    """The indices of at most about MAX_POINTS of n points that a line draws: every k-th, and the last."""
+    k = max(1, -(-n // MAX_POINTS))
+    return list(range(0, n, k)) + ([n - 1] if n and (n - 1) % k else [])
+
+
+def smoothed(points, window, indices):
+    """At each of `indices`, the mean of the last `window` values up to it (fewer at the start)."""
+    out = []
+    for i in indices:
+        last = points[max(0, i - window + 1):i + 1]
+        out.append((points[i][0], math.fsum(v for _, v in last) / len(last)))
+    return out
+
+
+def section(anchor, heading, body, caption):
+    return ('<section class="figure" id="%s">\n<h2>%s</h2>\n%s\n<p class="caption">%s</p>\n</section>\n'
+            % (anchor, escape(heading), body, escape(caption)))
+
+
+def legend(entries):
+    """A row of swatches with their names: [(colour, text, style)], style "line", "dashed", "box" or "dot"."""
+    items = "".join('<span class="key"><span class="swatch %s" style="border-color:%s;background:%s"></span>%s'
+                    '</span>' % (style, colour, colour if style in ("box", "dot") else "transparent",
+                                 escape(words)) for colour, words, style in entries)
+    return '<p class="legend">%s</p>' % items
+
+
+# --------------------------------------------------------------------------------------------------
+# the figures
+
+TRAIN, SMOOTH, HELD_OUT, UNIFORM, BIGRAM, LR = "#9ecae1", "#08519c", "#e6550d", "#636363", "#31a354", "#756bb1"
+
+
+def curve(points, sx, sy, name, colour, width, **attributes):
+    """A line through the points, carrying its exact numbers for the page's script (hover) and tests."""
+    return svg.polyline(points, sx, sy, stroke=colour, stroke_width=width, class_="series", data_name=name,
+                        data_x=reprs(x for x, _ in points), data_y=reprs(y for _, y in points), **attributes)
+
+
+def chart(width, height, sx, sy, content, xlabel, ylabel, name):
+    """A line chart: axes, the lines, and a cursor and readout that the script moves with the pointer."""
+    body = (svg.axes(sx, sy, xlabel, ylabel, integer_x=True) + content +
+            svg.line(sx.start, sy.end, sx.start, sy.start, class_="cursor", stroke="#999", visibility="hidden") +
+            svg.text(sx.start + 8, sy.end + 14, "", class_="readout"))
+    return svg.figure(width, height, body, class_="chart", data_figure=name, data_sx=sx.describe(),
+                      data_sy=sy.describe())
+
+
+def loss_figure(run):
+    raw, held = series(run.metrics, "loss"), series(run.metrics, "val_loss")
+    uniform, V = math.log(run.tokenizer.vocab_size), run.tokenizer.vocab_size
+    if not raw and not held:
+        return section("loss", "1. Loss", '<p class="empty">No loss logged yet: metrics.jsonl is empty or '
+                       'missing.</p>', "The curves appear here once the run has logged a step.")
+    window = max(1, min(100, len(raw) // 20))
+    drawn = kept(len(raw))
+    mean = smoothed(raw, window, drawn)
+    steps = [s for s, _ in raw + held]
+    sx = svg.Scale(min(steps), max(steps), 64, 704)
+    lo, hi = svg.finite_range([v for _, v in raw + held] + [uniform] + ([run.bigram] if run.bigram else []))
+    sy = svg.Scale(lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo), 258, 12)
+    keys = [(TRAIN, "training loss, every logged step", "line"),
+            (SMOOTH, "training loss, mean of the last %d" % window, "line")]
+    lines = [curve([raw[i] for i in drawn], sx, sy, "training", TRAIN, 1, stroke_opacity=0.8)]
+    for value, colour, words in ((uniform, UNIFORM, "uniform guess, ln %d = %.4f" % (V, uniform)),
+                                 (run.bigram, BIGRAM, "bigram counts, held-out %.4f" % (run.bigram or 0))):
+        if value is not None:
+            lines.append(svg.line(sx.start, sy(value), sx.end, sy(value), stroke=colour, stroke_width=1.5,
+                                  stroke_dasharray="6 4"))
+            keys.append((colour, words, "dashed"))
+    lines.append(curve(mean, sx, sy, "smoothed", SMOOTH, 2))
+    if held:
+        lines.append(curve(held, sx, sy, "held-out", HELD_OUT, 2))
+        lines += [svg.tag("circle", svg.title("step %d: held-out loss %.4f" % (s, v)), cx=svg.num(sx(s)),
+                          cy=svg.num(sy(v)), r=3.5, fill=HELD_OUT) for s, v in held]
+        counts = sorted(set(r["val_docs"] for r in run.metrics if is_number(r.get("val_docs"))))
+        keys.insert(2, (HELD_OUT, "held-out loss (on %s documents)" % " or ".join(map(str, counts)), "line"))
+    body = legend(keys) + chart(720, 300, sx, sy, "".join(lines), "step", "loss (nats per token)", "loss")
+    rates = series(run.metrics, "lr")
+    if rates:
+        sr = svg.Scale(0.0, max(v for _, v in rates), 88, 10)
+        line = curve([rates[i] for i in kept(len(rates))], sx, sr, "lr", LR, 2)
+        body += "\n" + chart(720, 126, sx, sr, line, "step", "learning rate", "lr")
+    return section("loss", "1. Loss", body, loss_caption(run, mean, held, uniform))
+
+
+def loss_caption(run, smoothed, held, uniform):
+    words = "The loss starts near a uniform guess over the %d tokens (ln %d = %.2f)" % (
+        run.tokenizer.vocab_size, run.tokenizer.vocab_size, uniform)
+    if not held:
+        return words + " and falls as the model learns (no held-out documents: nothing to tell learning " \
+                       "from memorising)."
+    final, training = held[-1][1], smoothed[-1][1] if smoothed else held[-1][1]
+    words += " and falls as the model learns, to %.2f on held-out documents it never trains on" % final
+    if run.bigram is not None:
+        words += ", %s the %.2f of counting character pairs (bigram)" % (
+            "better than" if final < run.bigram else "not yet better than", run.bigram)
+    gap = final - training
+    return words + (": close to the smoothed training loss (%.2f), so it learned what the documents look like "
+                    "rather than memorising them." % training if gap < 0.1 else
+                    ": %.2f above the smoothed training loss, the part it memorised rather than learned." % gap)
+
+
+def display(name):
+    return name if name else "(empty)"
+
+
+def samples_figure(run):
+    names, seen = run.samples, run.seen
+    if names is None:
+        return section("samples", "2. Samples", '<p class="empty">Nothing to show: the model cannot be sampled, '
+                       'its probabilities overflow (its weights are too large).</p>', "")
+    items = "".join('<li class="%s">%s</li>' % ("" if seen is None else "seen" if n in seen else "new",
+                                                escape(display(n))) for n in names)
+    body = '<ol class="samples">%s</ol>' % items
+    if seen is None:
+        body += '<p class="note">New or seen: unknown, %s.</p>' % escape(run.why_no_data or "no training data")
+    elif names:
+        new = sum(1 for n in names if n not in seen)
+        share = new / len(names)
+        bar = (svg.rect(0, 0, 720 * share, 26, fill=HELD_OUT) + svg.rect(720 * share, 0, 720 * (1 - share), 26,
+                                                                         fill="#c6dbef") +
+               svg.text(8, 18, "new: %d of %d (%.0f%%)" % (new, len(names), 100 * share), class_="onbar"))
+        body = legend([("#fdd0a2", "new: not in the training data", "box"),
+                       ("#c6dbef", "seen in training", "box")]) + body + svg.figure(
+            720, 26, bar, class_="share", data_new=new, data_total=len(names))
+    if run.live:
+        where = "from the weights at step %d, drawn as the run will draw them at its end" % run.ck.step
+    elif run.cfg.num_samples:
+        where = "the ones its training run printed"
+    else:
+        where = "continuing the run's random stream"
+    return section("samples", "2. Samples", body,
+                   "%d samples written by the model at temperature %s (%s): new ones are its own inventions, "
+                   "seen ones it took from the training data; a model that only memorised would write nothing "
+                   "new, one that learned nothing would write gibberish." % (len(names), run.cfg.temperature, where))
+
+
+def heatmap(run, tokens, atts, layer, head, name):
+    """One head's weights for one document: row t is position t reading, column s what it looks at."""
+    T = len(tokens) - 1
+    cell = max(6, min(16, 224 // max(T, 1)))
+    left, top = 24, 36
+    labels = [label(run.tokenizer, t) for t in tokens[:T]]
+    parts = [svg.text(0, 12, "layer %d, head %d" % (layer + 1, head + 1), class_="label")]
+    for s, ch in enumerate(labels):
+        parts.append(svg.text(left + (s + 0.5) * cell, top - 6, ch, class_="axis", text_anchor="middle"))
+        parts.append(svg.text(left - 5, top + (s + 0.5) * cell + 4, ch, class_="axis", text_anchor="end"))
+    for t in range(T):
+        for s in range(t + 1):
+            w = atts[t][head][s]
+            parts.append(svg.rect(left + s * cell, top + t * cell, cell, cell, svg.title(
+                "%s (position %d) looks at %s (position %d): %.3f" % (labels[t], t, labels[s], s, w)),
+                fill=shade(w), data_t=t, data_s=s, data_w=repr(w)))
+    return svg.figure(max(left + T * cell + 4, 100), top + T * cell + 4, "".join(parts), class_="heatmap",
+                      data_doc=name, data_layer=layer, data_head=head)
+
+
+def attention_figure(run, readings, kind):
+    if not readings:
+        return section("attention", "3. Attention", '<p class="empty">Nothing to show: %s.</p>' % escape(kind), "")
+    blocks = []
+    for doc, (tokens, _, atts) in list(readings.items())[:ATTENTION]:
+        rows = "".join('<div class="heads">%s</div>' % "".join(heatmap(run, tokens, atts[layer], layer, h, doc)
+                                                            for h in range(run.ck.model.n_head))
+                       for layer in range(run.ck.model.n_layer))
+        blocks.append('<div class="example"><h3>%s <small>(%s)</small></h3>%s</div>'
+                      % (escape(display(doc)), kind, rows))
+    return section("attention", "3. Attention", "".join(blocks),
+                   "Each row is the model at one position of the text and each cell how much it looks back at "
+                   "an earlier one (%s is the start; darker means more, a row sums to 1, and nothing lies "
+                   "right of the diagonal because the model cannot see ahead): heads that look at different "
+                   "places have learned different jobs." % BOS_LABEL)
+
+
+def kind_of(tokenizer, token):
+    if token == tokenizer.bos:
+        return "BOS"
+    ch = tokenizer.chars[token]
+    return "vowel" if ch in VOWELS else "consonant" if ch.isascii() and ch.isalpha() else "other"
+
+
+KINDS = {"vowel": HELD_OUT, "consonant": "#3182bd", "BOS": "#222222", "other": LR}
+
+
+def embedding_figure(run):
+    offset, V, C = run.model.layout["wte"]
+    try:
+        X = centred([run.model.params[offset + r * C:offset + (r + 1) * C] for r in range(V)])
+        axes, variances, total = principal_axes(X)
+        coords = [[math.fsum(x * a for x, a in zip(row, axis)) for axis in axes] + [0.0] * (2 - len(axes))
+                  for row in X]
+    except (ArithmeticError, ValueError):  # weights so large that their squares overflow (inf - inf)
+        coords, variances = [[math.inf]], []
+    if not all(math.isfinite(v) for xy in coords for v in xy + variances):
+        return section("embeddings", "4. Token embeddings", '<p class="empty">Nothing to draw: the embeddings are '
+                       'too large for their variance to be a finite number.</p>', "")
+    share = ["%.0f%%" % (100 * v / total) if total > 0 else "-" for v in variances] + ["-"]
+    (x0, x1), (y0, y1) = (svg.finite_range([xy[i] for xy in coords]) for i in (0, 1))
+    px, py = 0.06 * (x1 - x0 or 1), 0.06 * (y1 - y0 or 1)
+    sx, sy = svg.Scale(x0 - px, x1 + px, 64, 504), svg.Scale(y0 - py, y1 + py, 396, 12)
+    parts = [svg.axes(sx, sy, "first principal direction (%s of the variance)" % share[0],
+                      "second (%s)" % share[1])]
+    kinds = [kind_of(run.tokenizer, t) for t in range(V)]
+    for t, ((x, y), kind) in enumerate(zip(coords, kinds)):
+        name = label(run.tokenizer, t) if t != run.tokenizer.bos else "BOS"
+        parts.append(svg.tag("g", svg.title("%s (%s): %.3f, %.3f" % (name, kind, x, y)) +
+                             svg.tag("circle", cx=svg.num(sx(x)), cy=svg.num(sy(y)), r=4, fill=KINDS[kind]) +
+                             svg.text(sx(x) + 6, sy(y) + 4, name, class_="point"),
+                             class_="token", data_token=t, data_x=repr(x), data_y=repr(y)))
+    body = legend([(KINDS[k], k, "dot") for k in KINDS if k in kinds]) + svg.figure(
+        520, 440, "".join(parts), class_="scatter", data_axis1=reprs(axes[0]),
+        data_axis2=reprs(axes[1]) if len(axes) > 1 else "")
+    return section("embeddings", "4. Token embeddings", body, embedding_caption(coords, kinds, C))
+
+
+def embedding_caption(coords, kinds, C):
+    words = ("Each token is a point at its learned embedding (its row of wte, %d numbers) seen from the two "
+             "directions along which the embeddings differ most, so tokens the model treats alike end up close "
+             "together" % C)
+    vowels = [xy for xy, k in zip(coords, kinds) if k == "vowel"]
+    consonants = [xy for xy, k in zip(coords, kinds) if k == "consonant"]
+    if len(vowels) < 2 or not consonants:
+        return words + "."
+    within = [math.hypot(a[0] - b[0], a[1] - b[1]) for i, a in enumerate(vowels) for b in vowels[i + 1:]]
+    across = [math.hypot(a[0] - b[0], a[1] - b[1]) for a in vowels for b in consonants]
+    ratio = (math.fsum(across) / len(across)) / max(math.fsum(within) / len(within), 1e-300)
+    return words + (": here the vowels sit %.1f times closer to each other than to the consonants, learned from "
+                    "nothing but which characters follow which." % ratio if ratio > 1 else
+                    ": the vowels are not (yet) closer to each other than to the consonants.")
+
+
+def surprise_row(run, doc, tokens, probs):
+    """`doc` as a row of boxes, one per predicted token, shaded by its -ln p."""
+    uniform, box = math.log(run.tokenizer.vocab_size), 26
+    losses = [surprise(p[tokens[t + 1]]) for t, p in enumerate(probs)]
+    parts = []
+    for t, loss in enumerate(losses):
+        ch = label(run.tokenizer, tokens[t + 1])
+        x = t * (box + 2)
+        parts.append(svg.rect(x, 0, box, 30, svg.title(
+            "p(%s | %s) = %.3f, -ln p = %.2f" % (ch, "".join(label(run.tokenizer, u) for u in tokens[:t + 1]),
+                                                 probs[t][tokens[t + 1]], loss)),
+            fill=shade(loss / uniform, (255, 245, 240), (165, 15, 21)), data_loss=repr(loss)))
+        parts.append(svg.text(x + box / 2, 20, ch, class_="dark" if loss > 0.6 * uniform else "char",
+                              text_anchor="middle"))
+    mean = math.fsum(losses) / len(losses)
+    parts.append(svg.text(len(losses) * (box + 2) + 8, 20, "%.2f nats per token" % mean, class_="label"))
+    return svg.figure(len(losses) * (box + 2) + 150, 32, "".join(parts), class_="surprise", data_doc=doc)
+
+
+def top5(run, tokens, probs, t):
+    """The five likeliest next tokens after tokens[:t + 1] as bars, the real next one in orange."""
+    p, actual = probs[t], tokens[t + 1]
+    best = sorted(range(len(p)), key=lambda i: (-p[i], i))[:5]
+    context = "".join(label(run.tokenizer, u) for u in tokens[:t + 1])
+    parts = [svg.text(0, 12, "after %s" % context[-12:], class_="label")]
+    for i, token in enumerate(best):
+        y = 20 + i * 17
+        parts.append(svg.text(14, y + 11, label(run.tokenizer, token), class_="token", text_anchor="end"))
+        parts.append(svg.rect(18, y, max(1.0, 110 * p[token]), 14, svg.title("p = %.4f" % p[token]),
+                              fill=HELD_OUT if token == actual else "#9e9e9e"))
+        parts.append(svg.text(22 + 110 * p[token], y + 11, "%.0f%%" % (100 * p[token]), class_="tick"))
+    if actual not in best:
+        rank = 1 + sum(1 for q in p if q > p[actual])
+        parts.append(svg.text(0, 118, "real next %s: %.1f%%, rank %d" % (label(run.tokenizer, actual),
+                                                                         100 * p[actual], rank), class_="tick"))
+    return svg.figure(170, 124, "".join(parts), class_="top5", data_t=t, data_top=" ".join(
+        "%d:%r" % (token, p[token]) for token in best))
+
+
+def surprise_figure(run, readings, kind):
+    if not readings:
+        return section("surprise", "5. What surprises the model", '<p class="empty">Nothing to show: %s.</p>'
+                       % escape(kind), "")
+    uniform = math.log(run.tokenizer.vocab_size)
+    rows = "".join('<div class="row"><span class="doc">%s</span>%s</div>'
+                   % (escape(display(doc)), surprise_row(run, doc, tokens, probs))
+                   for doc, (tokens, probs, _) in readings.items())
+    scale = "".join(svg.rect(i * 12, 0, 12, 14, fill=shade(i / 19, (255, 245, 240), (165, 15, 21)))
+                    for i in range(20))
+    scale += svg.text(0, 28, "0 (certain)", class_="tick") + svg.text(240, 28, "%.2f = ln %d (blind guess)" % (
+        uniform, run.tokenizer.vocab_size), class_="tick", text_anchor="end")
+    doc, (tokens, probs, _) = next(iter(readings.items()))
+    bars = "".join(top5(run, tokens, probs, t) for t in range(len(probs)))
+    body = ('<p class="legend">Surprise of each character, -ln p (the %s ones; %s = the end):</p>%s%s'
+            '<h3>The five likeliest next tokens at every position of %s</h3><div class="bars">%s</div>'
+            % (kind, BOS_LABEL, svg.figure(240, 32, scale, class_="scale"), rows, escape(display(doc)), bars))
+    return section("surprise", "5. What surprises the model", body, surprise_caption(run, readings))
+
+
+def surprise_caption(run, readings):
+    first, inside, end = [], [], []
+    for tokens, probs, _ in readings.values():
+        losses = [surprise(p[tokens[t + 1]]) for t, p in enumerate(probs)]
+        first.append(losses[0])
+        if tokens[-1] == run.tokenizer.bos and len(losses) > 1:  # not a document cut short by the context
+            end.append(losses[-1])
+            inside += losses[1:-1]
+        else:
+            inside += losses[1:]
+    mean = [("%.2f" % (math.fsum(x) / len(x)) if x else "-") for x in (first, inside, end)]
+    return ("Darker characters surprised the model more (-ln p of that character given the ones before it, "
+            "ln %d = %.2f being a blind guess): in these documents the first character costs %s nats on "
+            "average, where anything could start, those inside %s, and the end %s; the bars show what it "
+            "expected instead." % (run.tokenizer.vocab_size, math.log(run.tokenizer.vocab_size), *mean))
+
+
+def table(rows, header=None, numeric=()):
+    """An HTML table of text cells; the columns in `numeric` are right-aligned."""
+    def cells(row, kind):
+        return "".join('<%s%s>%s</%s>' % (kind, ' class="n"' if i in numeric else "", escape(str(c)), kind)
+                       for i, c in enumerate(row))
+    head = "<thead><tr>%s</tr></thead>" % cells(header, "th") if header else ""
+    return "<table>%s<tbody>%s</tbody></table>" % (head, "".join("<tr>%s</tr>" % cells(r, "td") for r in rows))
+
+
+def run_figure(run):
+    cfg, default, ck = run.cfg, TrainConfig(), run.ck
+    settings = [(f.name, "names (downloaded)" if f.name == "data" and not cfg.data else getattr(cfg, f.name),
+                 "" if getattr(cfg, f.name) == getattr(default, f.name) else "changed") for f in fields(cfg)]
+    shapes = param_shapes(ck.model)
+    counts = [(name, "%d x %d" % (rows, cols), rows * cols) for name, rows, cols in shapes]
+    counts.append(("total", "", sum(n for _, _, n in counts)))
+    steps_per_s, tokens_per_s = speed(run)
+    timing = [("steps per second", "%.1f" % steps_per_s if steps_per_s else "unknown (no training data)"),
+              ("tokens per second", "%.0f" % tokens_per_s if tokens_per_s else "unknown"),
+              ("training time", "%.1f s over the logged steps" % (run.ck.step / steps_per_s) if steps_per_s
+               else "unknown")]
+    info = ck.data
+    data = [("file", cfg.data or "names.txt (downloaded)"), ("SHA-256", str(info.get("sha256", ""))[:16] + "..."),
+            ("documents", info.get("num_docs", "")), ("vocabulary", "%d tokens: %s and BOS (%s)" % (
+                run.tokenizer.vocab_size, "".join(run.tokenizer.chars)[:80], BOS_LABEL))]
+    if run.dataset:
+        data.append(("split", "%d training, %d held out" % (len(run.dataset.train_docs),
+                                                             len(run.dataset.val_docs))))
+    else:
+        data.append(("split", "unknown: %s" % run.why_no_data))
+    command, other = command_line(cfg)
+    body = ('<div class="columns"><div><h3>Config</h3>%s</div><div><h3>Parameters</h3>%s<h3>Speed</h3>%s'
+            '<h3>Data</h3>%s</div></div><h3>The command that makes this run again</h3><pre><code>%s</code></pre>%s'
+            % (table(settings, ("field", "value", "")), table(counts, ("matrix", "shape", "numbers"), (2,)),
+               table(timing), table(data), escape(command),
+               '<p class="note">Not settable from the command line: %s.</p>' % escape(", ".join(other))
+               if other else ""))
+    return section("run", "6. The run", body,
+                   "Everything needed to repeat the run: the same command, with the same data file and seed, "
+                   "gives the very same numbers (only the speed differs from machine to machine).")
+
+
+# --------------------------------------------------------------------------------------------------
+# the page
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Liberation Sans", "DejaVu Sans",
+       "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif;
+       color: #222; background: #fff; max-width: 760px; margin: 1.5em auto; padding: 0 12px; line-height: 1.4; }
+h1 { font-size: 1.5em; margin: 0 0 .2em; } h2 { font-size: 1.2em; margin: 0 0 .4em; }
+h3 { font-size: 1em; margin: .8em 0 .3em; } h3 small { font-weight: normal; color: #666; }
+.status { color: #444; margin: 0 0 .3em; } .live { color: #a63603; font-weight: bold; }
+nav a { margin-right: .8em; color: #08519c; }
+.figure { border-top: 1px solid #ddd; padding: 1em 0 .6em; }
+.caption { color: #444; font-style: italic; margin: .5em 0 0; }
+svg { max-width: 100%; height: auto; display: block; }
+svg text { font-size: 11px; fill: #333; } svg .label { font-size: 12px; fill: #222; }
+svg .tick { fill: #555; } svg .axis { font-size: 10px; } svg .token { font-size: 12px; } svg .point { font-size: 12px; }
+svg .readout { font-size: 12px; fill: #000; } svg .onbar { font-size: 13px; fill: #fff; font-weight: bold; }
+svg .char { font-size: 14px; } svg .dark { font-size: 14px; fill: #fff; }
+.legend { font-size: .85em; color: #333; margin: .2em 0 .4em; }
+.key { margin-right: 1.2em; white-space: nowrap; }
+.swatch { display: inline-block; width: 18px; height: 0; border-top: 3px solid; vertical-align: middle;
+          margin-right: .35em; } .swatch.dashed { border-top-style: dashed; }
+.swatch.box { height: 12px; border: none; border-radius: 2px; }
+.swatch.dot { width: 9px; height: 9px; border: none; border-radius: 50%; }
+.samples { display: flex; flex-wrap: wrap; gap: 6px; padding: 0; margin: .4em 0 .6em; list-style: none; }
+.samples li { padding: 2px 8px; border-radius: 3px; background: #eee; }
+.samples li.new { background: #fdd0a2; } .samples li.seen { background: #c6dbef; }
+.heads, .bars { display: flex; flex-wrap: wrap; gap: 10px 14px; align-items: flex-start; }
+.row { display: flex; align-items: center; margin: 4px 0; } .doc { width: 9em; flex: none; }
+.columns { display: flex; flex-wrap: wrap; gap: 0 28px; }
+table { border-collapse: collapse; font-size: .85em; } td, th { padding: 1px 8px 1px 0; text-align: left; }
+th { border-bottom: 1px solid #ccc; } td.n, th.n { text-align: right; }
+pre { background: #f4f4f4; padding: .5em; white-space: pre-wrap; word-break: break-all; }
+.empty, .note { color: #666; }
+@media print {
+  body { max-width: none; margin: 0; } nav, svg .readout, svg .cursor { display: none; }
+  .figure { break-inside: avoid; } .example { break-inside: avoid; }
+}
+"""
+
+# Hover: under the pointer, each chart's readout shows the values of its lines at the nearest logged step.
+SCRIPT = """
+document.querySelectorAll("svg.chart").forEach(function (chart) {
+  var sx = chart.getAttribute("data-sx").split(" ").map(Number);
+  var lines = Array.prototype.map.call(chart.querySelectorAll(".series"), function (el) {
+    var xs = el.getAttribute("data-x"), ys = el.getAttribute("data-y");
+    return {name: el.getAttribute("data-name"), x: xs ? xs.split(" ").map(Number) : [],
+            y: ys ? ys.split(" ").map(Number) : []};
+  });
+  var readout = chart.querySelector(".readout"), cursor = chart.querySelector(".cursor");
+  chart.addEventListener("mousemove", function (event) {
+    var point = chart.createSVGPoint();
+    point.x = event.clientX; point.y = event.clientY;
+    point = point.matrixTransform(chart.getScreenCTM().inverse());
+    var step = sx[0] + (point.x - sx[2]) * (sx[1] - sx[0]) / (sx[3] - sx[2]), words = [];
+    lines.forEach(function (line) {
+      if (!line.x.length) return;
+      var lo = 0, hi = line.x.length - 1;
+      while (lo < hi) { var mid = (lo + hi) >> 1; if (line.x[mid] < step) lo = mid + 1; else hi = mid; }
+      if (lo > 0 && step - line.x[lo - 1] < line.x[lo] - step) lo -= 1;
+      words.push(line.name + " " + Number(line.y[lo].toPrecision(5)) + " (step " + line.x[lo] + ")");
+    });
+    readout.textContent = words.join(", ");
+    cursor.setAttribute("x1", point.x); cursor.setAttribute("x2", point.x);
+    cursor.setAttribute("visibility", "visible");
+  });
+  chart.addEventListener("mouseleave", function () {
+    readout.textContent = ""; cursor.setAttribute("visibility", "hidden");
+  });
+});
+"""
+
+
+def header(run):
+    ck, cfg = run.ck, run.cfg
+    held = series(run.metrics, "val_loss")
+    if run.live:
+        status = ('<span class="live">Training: step %d of %d.</span> This page reloads every 5 seconds until '
+                  'the run ends.' % (ck.step, cfg.steps))
+    elif ck.step >= cfg.steps:
+        status = "Complete: %d of %d steps." % (ck.step, cfg.steps)
+    else:
+        status = ("Stopped at step %d of %d (its last checkpoint); continue with <code>microgpt train --resume "
+                  "%s</code>." % (ck.step, cfg.steps, escape(run.path)))
+    facts = ["%d parameters" % run.model.num_params, "vocabulary of %d" % run.tokenizer.vocab_size]
+    if held:
+        facts.append("held-out loss %.4f at step %d" % (held[-1][1], held[-1][0]))
+    if run.bigram is not None:
+        facts.append("bigram %.4f" % run.bigram)
+    facts.append("uniform %.4f" % math.log(run.tokenizer.vocab_size))
+    if run.seen is not None and run.samples:
+        facts.append("%d of %d samples new" % (sum(1 for n in run.samples if n not in run.seen), len(run.samples)))
+    links = "".join('<a href="#%s">%s</a>' % pair for pair in (
+        ("loss", "Loss"), ("samples", "Samples"), ("attention", "Attention"), ("embeddings", "Embeddings"),
+        ("surprise", "Surprise"), ("run", "The run")))
+    return ('<header><h1>MicroGPT run <code>%s</code></h1><p class="status">%s</p><p class="status">%s</p>'
+            '<nav>%s</nav></header>\n' % (escape(run.path), status, escape(" \u00b7 ".join(facts)), links))
+
+
+def page(run):
+    """The whole report as text."""
+    docs, kind = examples(run)
+    try:
+        readings = collections.OrderedDict((doc, read(run.model, run.tokenizer, doc)) for doc in docs)
+    except ArithmeticError as e:
+        readings, kind = {}, str(e)
+    if not docs:
+        kind = "no documents to look inside (the training data is not there, and no sample has a character)"
+    return "".join([
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        RELOAD + "\n" if run.live else "",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+        "<title>MicroGPT run %s</title>\n<style>%s</style>\n</head>\n<body>\n" % (escape(run.path), STYLE),
+        header(run), loss_figure(run), samples_figure(run), attention_figure(run, readings, kind),
+        embedding_figure(run), surprise_figure(run, readings, kind), run_figure(run),
+        "<script>%s</script>\n</body>\n</html>\n" % SCRIPT])
+
+
+def write(run):
+    """Write run.path/report.html (atomically: a reader sees the old page or the new one). Returns its path."""
+    path, text = os.path.join(run.path, REPORT), page(run)
+    try:
+        write_atomic(path, text)
+    except OSError as e:
+        raise MicroGPTError("cannot write %s: %s" % (path, e.strerror or e))
+    return path
+
+
+def stop_reloading(path):
+    """The page written last, no longer reloading itself: for a run that ended before any checkpoint."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return
+    if RELOAD in text:
+        write_atomic(path, text.replace(RELOAD + "\n", "", 1))
+
+
+def from_training(training, final):
+    """train's hook: at an evaluation (final False) the page of the weights in memory, reloading itself;
+    when the loop ends (final True) the page of the last checkpoint, no longer reloading. Returns the
+    page's path, or None: no run directory, or writing failed (one warning line; the run goes on)."""
+    run_dir = training.run
+    if run_dir is None or (not final and training.step >= training.cfg.steps):
+        return None  # not kept, or the final page follows at once
+    path = os.path.join(run_dir.path, REPORT)
+    try:
+        if not final:
+            return write(Run(run_dir.path, training.snapshot(), training.dataset, live=True))
+        if run_dir.saved_step is None:
+            stop_reloading(path)
+            return None
+        return write(load(run_dir.path, training.dataset))
+    except Exception as e:  # a report is never worth the run: say why, and go on
+        print("warning: could not write the report %s: %s" % (path, e), file=training.err)
+        return None
