@@ -25,7 +25,7 @@ import time
 
 from . import data, engine, scalar_engine
 from .autograd import Value
-from .cli import number
+from .cli import add_torch_arguments, number
 from .config import TrainConfig
 from .model import GPT
 from .optim import make_optimizer
@@ -186,10 +186,17 @@ def add_arguments(parser):
     parser.add_argument("--full", action="store_true",
                         help="every step on every engine, nothing extrapolated (the textbook takes ~2 min)")
     parser.add_argument("--no-textbook", action="store_true", help="skip the textbook baseline")
+    parser.add_argument("--engine", choices=("fast", "torch"), default="fast",
+                        help="torch: time the torch engine against the fast one on models of 1 to 4 layers "
+                             "(torch_bench.py); --data, --quick, --device and --dtype apply")
+    add_torch_arguments(parser, "auto")
 
 
 def run(args, out=None):
     out = out or sys.stdout
+    if getattr(args, "engine", "fast") == "torch":
+        from . import torch_bench
+        return torch_bench.run(args, out)
 
     def say(line=""):
         print(line, file=out, flush=True)

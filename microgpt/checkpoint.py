@@ -29,7 +29,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, fields
 
-from .config import TrainConfig
+from .config import RESUMABLE, TrainConfig
 from .data import Dataset
 from .errors import MicroGPTError
 from .files import read_bytes, sha256_of, write_atomic
@@ -168,6 +168,9 @@ def floats(values, n, what):
 def parse_config(d):
     """The training configuration, checked field by field against TrainConfig's types and ranges."""
     names = [f.name for f in fields(TrainConfig)]
+    # a checkpoint written before a resumable field existed gets its default: such fields (engine, device,
+    # ...) say how to compute, not what the numbers in the file were made with
+    d = dict({f.name: f.default for f in fields(TrainConfig) if f.name in RESUMABLE}, **expect_dict(d, "config"))
     expect_keys(d, names, "config")
     for name in names:
         value, kind = d[name], type(getattr(TrainConfig, name))

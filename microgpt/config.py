@@ -11,11 +11,13 @@ from dataclasses import dataclass, fields
 from .errors import MicroGPTError
 from .model import GPTConfig
 
-ENGINES = ("fast", "scalar")
+ENGINES = ("fast", "scalar", "torch")
 OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # for the torch engine; auto = cuda, then mps, then cpu
+DTYPES = ("auto", "float64", "float32")  # for the torch engine; auto = float64 on the CPU, float32 on a GPU
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
-RESUMABLE = ("steps", "engine", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
+RESUMABLE = ("steps", "engine", "device", "dtype", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
              "num_samples", "quiet")
 
 
@@ -35,7 +37,9 @@ class TrainConfig:
     eps: float = 1e-8
     val_fraction: float = 0.1  # share of documents held out (taken from the end of the shuffled list)
     seed: int = 42  # seeds the one random stream: shuffle, weights, sampling
-    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower
+    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower; torch: PyTorch (optional)
+    device: str = "auto"  # the torch engine's device: auto, cpu, cuda or mps
+    dtype: str = "auto"  # the torch engine's floats: auto, float64 or float32
     log_every: int = 1  # print the loss every this many steps (and at the last)
     eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
     eval_docs: int = 300  # held-out documents used by those evaluations (0 = all); the final one uses all
@@ -56,6 +60,11 @@ class TrainConfig:
         need(self.eps > 0, "eps must be positive")
         need(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %r" % self.val_fraction)
         need(self.engine in ENGINES, "engine must be one of %s" % ", ".join(ENGINES))
+        need(self.device in DEVICES, "device must be one of %s" % ", ".join(DEVICES))
+        need(self.dtype in DTYPES, "dtype must be one of %s" % ", ".join(DTYPES))
+        need(self.engine == "torch" or (self.device in ("auto", "cpu") and self.dtype in ("auto", "float64")),
+             "device %s and dtype %s need engine torch: the %s engine computes in float64 on the CPU"
+             % (self.device, self.dtype, self.engine))
         need(self.log_every >= 1, "log_every must be at least 1, got %d" % self.log_every)
         for name in ("eval_every", "eval_docs", "save_every"):
             need(getattr(self, name) >= 0, "%s must be 0 or more, got %d" % (name, getattr(self, name)))
