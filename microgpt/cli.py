@@ -1,4 +1,5 @@
-"""The command line: `microgpt [train|sample|bench] [flags]`. It fills a config and calls the library; no logic here.
+"""The command line: `microgpt [train|sample|bench|kernels|export] [flags]`. It fills a config and calls
+the library; no logic here.
 
 Errors the user can fix come back as MicroGPTError and are printed as one line on stderr (exit 1); a bad
 flag is one line too (exit 2). Anything else is a bug and raises with its traceback.

@@ -2,7 +2,8 @@
 
 Start from BOS (and any prompt), ask the model for the logits of the next token, turn them into
 probabilities with a softmax at a temperature, draw a token, feed it back, and stop at BOS or when the
-context is full. This uses plain floats through the fast engine's forward with a KV cache: no graph.
+context is full. This uses plain floats through the fast engine's forward with a KV cache: no graph
+(`--engine torch` computes the logits with PyTorch instead: torch_engine.Sampler; the draws are the same).
 
 The arithmetic follows the reference: logits * temperature**-1, max-subtracted softmax with
 e * total**-1, and random.choices over the probabilities, so the same random stream draws the same names.

@@ -11,7 +11,9 @@ MPS), and training across processes and machines with torch.distributed.
 - loss_and_grad(model, batch): engine.loss_and_grad's contract, for the tests that hold every engine to
   the scalar one.
 - Adam, SGD: optim.py's formulas, operation for operation, on the flat parameter tensor, so the state
-  they hand back is the state optim.Adam would hold.
+  they hand back is the state optim.Adam would hold. Given the same gradients, the moments are optim.py's
+  to the bit; the update may differ in a last bit, because torch.sqrt is not correctly rounded on every
+  CPU (math.sqrt is).
 - TorchCompute: train.Compute for this engine. The weights live on the device between steps; sync()
   writes them (and the optimizer's moments) back into the model and the optim object, so checkpoints,
   sampling and the other engines see them. Under torchrun it trains data-parallel
@@ -84,6 +86,11 @@ def cpu_threads(device):
     threads made a step 7x slower), and torchrun starts one process per core anyway."""
     if device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(1)
+
+
+def check(cfg):
+    """Fail now, in one line, if this config cannot run here (no torch, no such device or dtype)."""
+    resolve_dtype(cfg.dtype, resolve_device(cfg.device, ranks()[2]))
 
 
 def where(device, dtype):

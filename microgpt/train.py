@@ -85,8 +85,12 @@ def make_compute(cfg, model, optimizer):
 
 
 def this_process(cfg, run_dir, out, err):
-    """(run_dir, out, err) for this process. Under torchrun every process runs the whole loop on its share
-    of each batch (torch_engine.py); only the first (RANK 0) reports and keeps the run directory."""
+    """(run_dir, out, err) for this process, checked before anything is written. Under torchrun every
+    process runs the whole loop on its share of each batch (torch_engine.py); only the first (RANK 0)
+    reports and keeps the run directory."""
+    if cfg.engine == "torch":  # no torch, no such device: say so now, not after making a run directory
+        from . import torch_engine
+        torch_engine.check(cfg)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "0")
     if world == 1:
         return run_dir, out, err
