@@ -335,6 +335,10 @@ class TorchCompute:
         self.model.params[:] = self.flat.detach().cpu().tolist()
         self.optimizer.load_state(self.opt.state())
 
+    def agreed(self, stop):
+        """The training loop's Ctrl-C flag (runs.StopRequest), agreed on by all the processes."""
+        return stop if self.world == 1 else AgreedStop(stop, self.device)
+
     @property
     def decoder(self):
         return Sampler(matrices(self.flat.detach(), self.model.layout), self.device, self.dtype)
@@ -343,6 +347,22 @@ class TorchCompute:
         if self.backend and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
             self.backend = None
+
+
+class AgreedStop:
+    """Ctrl-C under torchrun reaches every process, not necessarily between the same two steps; a process
+    that stopped alone would leave the others waiting in a collective. So each read of `requested` asks
+    them all (a one-number all_reduce): every process reads it at the same points of the loop, and all
+    stop after the same step."""
+
+    def __init__(self, stop, device):
+        self.stop, self.device = stop, device
+
+    @property
+    def requested(self):
+        flag = torch.tensor([1.0 if self.stop.requested else 0.0], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return flag.item() > 0
 
 
 # --------------------------------------------------------------------------------------------------

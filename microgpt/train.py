@@ -189,6 +189,8 @@ class Training:
         periodic_val = val_docs[:cfg.eval_docs] if cfg.eval_docs else val_docs
         self.introduce()
         with StopRequest() as stop:
+            if hasattr(self.compute, "agreed"):  # several processes stop after the same step (torch_engine.py)
+                stop = self.compute.agreed(stop)
             try:
                 while self.step < cfg.steps and not stop.requested:
                     # forward, backward, update
