@@ -56,8 +56,8 @@ def add_train(sub):
                         "already, runs/names-2, -3, ...)")
     g.add_argument("--overwrite", action="store_true", help="replace the run already in --out DIR")
     g.add_argument("--resume", metavar="DIR",
-                   help="continue the run in DIR from its checkpoint; only --steps and the reporting flags "
-                        "may change")
+                   help="continue the run in DIR from its checkpoint; only --steps, --engine, --device, "
+                        "--dtype and the reporting flags may change")
     g = p.add_argument_group("model")
     n = dict(metavar="N")
     g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer, **n)

@@ -62,9 +62,11 @@ class TrainConfig:
         need(self.engine in ENGINES, "engine must be one of %s" % ", ".join(ENGINES))
         need(self.device in DEVICES, "device must be one of %s" % ", ".join(DEVICES))
         need(self.dtype in DTYPES, "dtype must be one of %s" % ", ".join(DTYPES))
-        need(self.engine == "torch" or (self.device in ("auto", "cpu") and self.dtype in ("auto", "float64")),
-             "device %s and dtype %s need engine torch: the %s engine computes in float64 on the CPU"
-             % (self.device, self.dtype, self.engine))
+        asks = ["%s %s" % (name, value) for name, value, plain in (("device", self.device, ("auto", "cpu")),
+                                                                   ("dtype", self.dtype, ("auto", "float64")))
+                if value not in plain]
+        need(self.engine == "torch" or not asks, "%s need%s engine torch: the %s engine computes in float64 on "
+             "the CPU" % (" and ".join(asks), "s" * (len(asks) == 1), self.engine))
         need(self.log_every >= 1, "log_every must be at least 1, got %d" % self.log_every)
         for name in ("eval_every", "eval_docs", "save_every"):
             need(getattr(self, name) >= 0, "%s must be 0 or more, got %d" % (name, getattr(self, name)))

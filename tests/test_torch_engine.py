@@ -1,9 +1,10 @@
 """The torch engine against the other engines, and as a tool: the same numbers, the same checkpoints, many
 processes, the safetensors export, and one clear line without torch.
 
-References: the scalar engine (gradients on random small models), optim.Adam (the update, to the bit), the
-fast engine's own output of the same command (the default run, checkpoints resumed across engines), the
-checkpoint's floats read back by torch and by the safetensors package, and one process against two.
+References: the scalar engine (gradients on random small models), optim.py (the update), the fast
+engine's own output of the same command (the default run, checkpoints resumed across engines), the
+checkpoint's floats read back by torch and by the safetensors package, a forward pass written here in
+plain PyTorch from the exported file alone, and one process against two.
 Tests that need torch skip without it; the CUDA ones skip without a GPU.
 """
 
@@ -27,6 +28,7 @@ from test_reference_run import PUBLISHED_SAMPLES
 from microgpt import checkpoint, export, runs, scalar_engine, train
 from microgpt.cli import main
 from microgpt.config import TrainConfig
+from microgpt.engine import FastOps
 from microgpt.errors import MicroGPTError
 from microgpt.optim import SGD, Adam
 
@@ -276,6 +278,39 @@ def test_safetensors_loads_with_the_safetensors_package(tmp_path):
         assert f.metadata()["n_embd"] == "8" and f.metadata()["step"] == "1"
 
 
+def plain_forward(w, meta, tokens):
+    """The model written out in plain PyTorch from the exported file alone (as docs/torch.md shows it):
+    one document, no padding, none of this package's code. (T,) token ids -> (T, V) logits."""
+    T, n_head = len(tokens), int(meta["n_head"])
+
+    def rmsnorm(x):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5)
+    x = rmsnorm(w["wte"][tokens] + w["wpe"][:T])
+    for i in range(int(meta["n_layer"])):
+        p = "layer%d." % i
+        h = rmsnorm(x)
+        q, k, v = (h @ w[p + n].T for n in ("attn_wq", "attn_wk", "attn_wv"))
+        hs = q.shape[1] // n_head
+        q, k, v = (t.view(T, n_head, hs).transpose(0, 1) for t in (q, k, v))  # (nh, T, hs)
+        att = (q @ k.transpose(1, 2)) * hs ** -0.5
+        att = att.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+        x = x + (att @ v).transpose(0, 1).reshape(T, -1) @ w[p + "attn_wo"].T
+        x = x + torch.relu(rmsnorm(x) @ w[p + "mlp_fc1"].T) @ w[p + "mlp_fc2"].T
+    return x @ w["lm_head"].T
+
+
+@needs_torch
+def test_the_exported_weights_run_in_plain_pytorch(tmp_path, tiny):
+    run_dir = str(tmp_path / "run")
+    done = train.train(small(tiny, steps=3, n_layer=2, num_samples=0), out=io.StringIO(), run_dir=run_dir)
+    header, w = read_safetensors(export.safetensors_bytes(checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT))))
+    model, bos = done["model"], done["tokenizer"].bos
+    for tokens in ([bos], [bos, 4, 12, 12, 0], [bos] + list(range(15))):
+        ours = model.forward(FastOps(model, grad=False), [tokens]).data
+        theirs = plain_forward(w, header["__metadata__"], torch.tensor(tokens)).flatten().tolist()
+        assert max(abs(a - b) for a, b in zip(ours, theirs)) < 1e-12
+
+
 def test_export_refuses_to_replace_a_file_and_float32_overflow(tmp_path, capsys):
     ck = make_checkpoint()
     path = str(tmp_path / "ck.json")
@@ -357,7 +392,7 @@ def test_without_torch_the_torch_engine_is_one_line_naming_the_install(tmp_path,
 
 def test_device_and_dtype_are_flags_of_the_torch_engine(tmp_path, tiny, capsys):
     assert main(["train", "--data", tiny, "--device", "cuda", "--steps", "1"]) == 2
-    assert "need engine torch" in capsys.readouterr().err
+    assert "device cuda needs engine torch" in capsys.readouterr().err
     assert main(["sample", "--device", "cpu"]) == 2
     assert "--device and --dtype are for --engine torch" in capsys.readouterr().err
 
