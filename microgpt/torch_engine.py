@@ -162,7 +162,9 @@ class TorchOps:
         # -log softmax(logits)[target] at each real position; targets: one list per document
         T = logits.shape[1]
         padded = torch.tensor([d + [0] * (T - len(d)) for d in targets], dtype=torch.long, device=logits.device)
-        losses = -torch.log_softmax(logits, -1).gather(-1, padded[..., None])[..., 0]  # (B, T)
+        # -log of the softmax, as the other engines compute it (not log_softmax, which stays finite): a
+        # probability that underflows to 0 in a diverging run costs inf here too, and the run stops
+        losses = -torch.log(torch.softmax(logits, -1).gather(-1, padded[..., None])[..., 0])  # (B, T)
         return losses[self.real]  # (N,): the padding is dropped before the mean
 
     def mean(self, losses):

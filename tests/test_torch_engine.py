@@ -148,6 +148,20 @@ def test_the_default_run_prints_the_fast_engines_losses_and_names(tmp_path):
     assert sum(1 for line in torch_ if line.startswith("eval ")) == 4
 
 
+@needs_torch
+def test_a_diverging_run_stops_where_the_fast_engine_stops(tmp_path, tiny):
+    # lr 1000: a target's probability underflows to 0 at step 2 on the fast engine; torch must see it too
+    errors = []
+    for engine in ("fast", "torch"):
+        run_dir = str(tmp_path / engine)
+        with pytest.raises(MicroGPTError, match="training diverged") as e:
+            train.train(small(tiny, engine=engine, lr=1e3, save_every=1, num_samples=0), out=io.StringIO(),
+                        run_dir=run_dir)
+        errors.append(str(e.value).replace(run_dir, "DIR"))
+        assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 1  # the last good one stays
+    assert errors[0] == errors[1] and "the loss became inf at step 2" in errors[0]
+
+
 # --------------------------------------------------------------------------------------------------
 # checkpoints: one format for every engine
 
