@@ -25,7 +25,7 @@ import time
 
 from . import data, engine, scalar_engine
 from .autograd import Value
-from .cli import number
+from .cli import add_torch_arguments, number
 from .config import TrainConfig
 from .model import GPT
 from .optim import make_optimizer
@@ -269,10 +269,17 @@ def add_arguments(parser):
                         help="with --scaling: the N of 'workers 1 vs N' (default: the usable cores)")
     parser.add_argument("--seconds", metavar="S", type=number(float, 0, 600, low_open=True), default=5.0,
                         help="with --scaling: seconds each figure is measured for (default %(default)s)")
+    parser.add_argument("--engine", choices=("fast", "torch"), default="fast",
+                        help="torch: time the torch engine against the fast one on models of 1 to 4 layers "
+                             "(torch_bench.py); --data, --quick, --device and --dtype apply")
+    add_torch_arguments(parser, "auto")
 
 
 def run(args, out=None):
     out = out or sys.stdout
+    if getattr(args, "engine", "fast") == "torch":
+        from . import torch_bench
+        return torch_bench.run(args, out)
 
     def say(line=""):
         print(line, file=out, flush=True)

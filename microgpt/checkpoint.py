@@ -29,7 +29,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, fields
 
-from .config import TrainConfig
+from .config import RESUMABLE, TrainConfig
 from .data import Dataset
 from .errors import MicroGPTError
 from .files import read_bytes, sha256_of, write_atomic
@@ -38,8 +38,9 @@ from .optim import make_optimizer
 
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
-RNG_WORDS = 625
-LATER_FIELDS = ("workers", "schedule", "warmup")  # Mersenne Twister: 624 words of state + the position in them
+RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
+# config fields added since version 1 was first written: an older checkpoint ran with their defaults
+LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype")
 
 
 @dataclass
@@ -170,7 +171,6 @@ def parse_config(d):
     """The training configuration, checked field by field against TrainConfig's types and ranges."""
     names = [f.name for f in fields(TrainConfig)]
     expect_dict(d, "config")
-    # fields added since version 1 was first written: an older checkpoint ran with their defaults
     d = dict({name: getattr(TrainConfig, name) for name in LATER_FIELDS}, **d)
     expect_keys(d, names, "config")
     for name in names:

@@ -1,5 +1,5 @@
-"""The command line: `microgpt [train|sample|report|bench|kernels] [flags]`. It fills a config and calls the
-library; no logic here.
+"""The command line: `microgpt [train|sample|report|bench|kernels|export] [flags]`. It fills a config and
+calls the library; no logic here.
 
 Errors the user can fix come back as MicroGPTError and are printed as one line on stderr (exit 1); a bad
 flag is one line too (exit 2). Anything else is a bug and raises with its traceback.
@@ -9,11 +9,11 @@ import argparse
 import sys
 
 from . import __version__, report, runs, sample, train
-from .config import ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+from .config import DEVICES, DTYPES, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from .errors import MicroGPTError
 
 PROG = "microgpt"
-COMMANDS = ("train", "sample", "bench", "kernels", "report")
+COMMANDS = ("train", "sample", "bench", "kernels", "report", "export")
 
 
 class UsageError(Exception):
@@ -63,8 +63,8 @@ def add_train(sub):
                         "already, runs/names-2, -3, ...)")
     g.add_argument("--overwrite", action="store_true", help="replace the run already in --out DIR")
     g.add_argument("--resume", metavar="DIR",
-                   help="continue the run in DIR from its checkpoint; only --steps and the reporting flags "
-                        "may change")
+                   help="continue the run in DIR from its checkpoint; only --steps, --engine, --device, --workers, "
+                        "--dtype and the reporting flags may change")
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="a measured recipe for the names data; any flag given as well overrides it: %s"
                         % "; ".join("%s: %s" % (name, PRESETS[name][0]) for name in sorted(PRESETS)))
@@ -96,10 +96,12 @@ def add_model_and_training_flags(p, d):
     g.add_argument("--val-fraction", metavar="X", type=number(float, 0, 0.99),
                    help="share of documents held out from training (default %s)" % d.val_fraction)
     g.add_argument("--engine", choices=sorted(ENGINES),
-                   help="fast (default) or scalar: the same numbers, the scalar one ~5x slower")
+                   help="fast (default) or scalar: the same numbers, the scalar one ~5x slower; torch: PyTorch "
+                        "(installed apart), on a GPU or across processes (torchrun)")
     g.add_argument("--workers", metavar="N", type=workers_count,
                    help="processes computing each step together, or 'auto' for one per usable core; any number "
                         "gives the same numbers (default %s)" % d.workers)
+    add_torch_arguments(g)
     g.add_argument("--seed", metavar="N", type=int, help="random seed (default %s)" % d.seed)
 
 
@@ -121,6 +123,14 @@ def add_reporting_flags(p, d):
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
     g.add_argument("--num-samples", metavar="N", type=number(int, 0), help="how many documents to write (default %s)"
                    % d.num_samples)
+
+
+def add_torch_arguments(group, default=argparse.SUPPRESS):
+    """--device and --dtype, the torch engine's: train, sample and bench take them."""
+    group.add_argument("--device", choices=DEVICES, default=default,
+                       help="for --engine torch: auto (default) takes cuda, then mps, then cpu")
+    group.add_argument("--dtype", choices=DTYPES, default=default,
+                       help="for --engine torch: auto (default) is float64 on the CPU, float32 on a GPU")
 
 
 def cmd_train(args):
@@ -164,13 +174,18 @@ def add_sample(sub):
                         "samples its training run printed)")
     p.add_argument("--max-len", metavar="N", type=number(int, 1), default=None,
                    help="most characters per sample, prompt included (default: the context, block_size)")
+    p.add_argument("--engine", choices=("fast", "torch"), default="fast",
+                   help="fast (default) or torch, whichever engine trained the checkpoint")
+    add_torch_arguments(p, "auto")
     p.set_defaults(func=cmd_sample)
 
 
 def cmd_sample(args):
+    if args.engine != "torch" and (args.device, args.dtype) != ("auto", "auto"):
+        raise UsageError("--device and --dtype are for --engine torch")
     path = sample.checkpoint_path(args.run or runs.last_run(), args.checkpoint)
     sample.sample_checkpoint(path, args.num_samples, args.temperature, args.top_k, args.prompt, args.seed,
-                             args.max_len)
+                             args.max_len, engine=args.engine, device=args.device, dtype=args.dtype)
     return 0
 
 
@@ -224,6 +239,26 @@ def cmd_kernels(args):
     return 0
 
 
+def add_export(sub):
+    p = sub.add_parser("export", help="write a run's weights in another format (safetensors)",
+                       description="Write the weights of a checkpoint as a .safetensors file, the model's "
+                                   "configuration and vocabulary in its metadata. The JSON checkpoint stays "
+                                   "the format of record.")
+    p.add_argument("run", metavar="RUN", help="a run directory (its checkpoint.json) or a checkpoint file")
+    p.add_argument("--format", choices=("safetensors",), default="safetensors", help="(default %(default)s)")
+    p.add_argument("--out", metavar="FILE", help="(default: model.safetensors beside the checkpoint)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="F64 keeps every bit of the checkpoint; F32 halves the file (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args):
+    from . import export
+    export.export(args.run, args.out, args.dtype, args.overwrite)
+    return 0
+
+
 def make_parser(prog=PROG):
     parser = Parser(prog=prog, description="MicroGPT: a GPT that trains and samples in pure Python.")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -233,6 +268,7 @@ def make_parser(prog=PROG):
     add_report(sub)
     add_bench(sub)
     add_kernels(sub)
+    add_export(sub)
     return parser
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from .errors import MicroGPTError
 from .model import GPTConfig
 
-ENGINES = ("fast", "scalar")
+ENGINES = ("fast", "scalar", "torch")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("linear", "cosine")
 # Recipes for the names data: the best held-out loss that 2 and 10 minutes of wall time bought on a 2-core
@@ -20,9 +20,11 @@ PRESETS = {
     "names-2min": ("about 2 minutes on 2 cores", dict(batch_size=32, steps=2600, eval_every=500)),
     "names-10min": ("about 10 minutes on 2 cores", dict(batch_size=32, steps=13000, eval_every=1000)),
 }
+DEVICES = ("auto", "cpu", "cuda", "mps")  # for the torch engine; auto = cuda, then mps, then cpu
+DTYPES = ("auto", "float64", "float32")  # for the torch engine; auto = float64 on the CPU, float32 on a GPU
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
-RESUMABLE = ("steps", "engine", "workers", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
+RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
              "num_samples", "quiet")
 
 
@@ -44,7 +46,9 @@ class TrainConfig:
     eps: float = 1e-8
     val_fraction: float = 0.1  # share of documents held out (taken from the end of the shuffled list)
     seed: int = 42  # seeds the one random stream: shuffle, weights, sampling
-    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower
+    engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower; torch: PyTorch (optional)
+    device: str = "auto"  # the torch engine's device: auto, cpu, cuda or mps
+    dtype: str = "auto"  # the torch engine's floats: auto, float64 or float32
     workers: int = 1  # processes that compute each step together; any number gives the same numbers
     log_every: int = 1  # print the loss every this many steps (and at the last)
     eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
@@ -70,6 +74,15 @@ class TrainConfig:
         need(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %r" % self.val_fraction)
         need(self.engine in ENGINES, "engine must be one of %s" % ", ".join(ENGINES))
         need(self.workers >= 1, "workers must be at least 1, got %d" % self.workers)
+        need(self.workers == 1 or self.engine != "torch", "workers is for the fast and scalar engines; the torch "
+             "engine runs several processes under torchrun")
+        need(self.device in DEVICES, "device must be one of %s" % ", ".join(DEVICES))
+        need(self.dtype in DTYPES, "dtype must be one of %s" % ", ".join(DTYPES))
+        asks = ["%s %s" % (name, value) for name, value, plain in (("device", self.device, ("auto", "cpu")),
+                                                                   ("dtype", self.dtype, ("auto", "float64")))
+                if value not in plain]
+        need(self.engine == "torch" or not asks, "%s need%s engine torch: the %s engine computes in float64 on "
+             "the CPU" % (" and ".join(asks), "s" * (len(asks) == 1), self.engine))
         need(self.log_every >= 1, "log_every must be at least 1, got %d" % self.log_every)
         for name in ("eval_every", "eval_docs", "save_every"):
             need(getattr(self, name) >= 0, "%s must be 0 or more, got %d" % (name, getattr(self, name)))

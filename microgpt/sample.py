@@ -2,7 +2,8 @@
 
 Start from BOS (and any prompt), ask the model for the logits of the next token, turn them into
 probabilities with a softmax at a temperature, draw a token, feed it back, and stop at BOS or when the
-context is full. This uses plain floats through the fast engine's forward with a KV cache: no graph.
+context is full. This uses plain floats through the fast engine's forward with a KV cache: no graph
+(`--engine torch` computes the logits with PyTorch instead: torch_engine.Sampler; the draws are the same).
 
 The arithmetic follows the reference: logits * temperature**-1, max-subtracted softmax with
 e * total**-1, and random.choices over the probabilities, so the same random stream draws the same names.
@@ -75,20 +76,29 @@ class CachedOps(engine.FastOps):
         return engine.Tensor(out, q.rows, q.cols)
 
 
-def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, top_k=0):
-    """One document: the prompt followed by what the model writes after it (at most max_len characters)."""
+def cached_decoder(model):
+    """feed(token) -> the logits (a list) of the token after it: the fast engine with a KV cache."""
+    ops = CachedOps(model)
+    return lambda token: model.forward(ops, [[token]]).data
+
+
+def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, top_k=0, decoder=cached_decoder):
+    """One document: the prompt followed by what the model writes after it (at most max_len characters).
+
+    decoder(model) starts a document and returns its feed(token) -> next-token logits; another engine can
+    supply its own (torch_engine.Sampler): the draws from the random stream stay the same."""
     block_size = model.config.block_size
     max_len = block_size if max_len is None else min(max_len, block_size)
     ids = tokenizer.encode(prompt)
-    ops = CachedOps(model)
+    feed = (decoder or cached_decoder)(model)
     token = tokenizer.bos
     for t in ids:  # read the prompt into the cache
-        model.forward(ops, [[token]])
+        feed(token)
         token = t
     out = list(ids)
     choices = range(tokenizer.vocab_size)
     for _ in range(len(ids), max_len):
-        probs = next_token_probs(model.forward(ops, [[token]]).data, temperature, top_k)
+        probs = next_token_probs(feed(token), temperature, top_k)
         token = rng.choices(choices, weights=probs)[0]
         if token == tokenizer.bos:
             break
@@ -109,9 +119,10 @@ def checkpoint_path(run=None, checkpoint_file=None):
 
 
 def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="", seed=None, max_len=None,
-                      out=None):
+                      out=None, engine="fast", device="auto", dtype="auto"):
     """Print samples from the checkpoint at `path`. seed None continues the checkpoint's random stream,
-    so a finished run's checkpoint writes the very names its training run printed."""
+    so a finished run's checkpoint writes the very names its training run printed. engine "torch" computes
+    the logits with PyTorch on `device` in `dtype` (whichever engine trained the checkpoint)."""
     say = (lambda line: print(line, file=out, flush=True)) if out else print
     ck = checkpoint.load(path)
     model, _, rng = checkpoint.restore(ck)
@@ -132,16 +143,22 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
         raise MicroGPTError("top_k, temperature and num_samples must be 0 or more")
     if seed is not None:
         rng = random.Random(seed)
+    decoder = None
+    if engine == "torch":
+        from . import torch_engine
+        decoder = torch_engine.Sampler.load(model, device, dtype)
 
     say("checkpoint: %s (step %d, %d params, vocab size %d)" % (path, ck.step, model.num_params,
                                                                tokenizer.vocab_size))
     say("sampling: num_samples=%d temperature=%s top_k=%d prompt=%r seed=%s max_len=%d"
         % (num_samples, temperature, top_k, prompt, "checkpoint" if seed is None else seed, max_len))
+    if decoder:
+        say(decoder.describe())
     try:
         seen, why_unknown = set(checkpoint.training_data(ck).train_docs), None
     except MicroGPTError as e:
         seen, why_unknown = None, str(e)
-    names = [generate(model, tokenizer, rng, temperature, prompt, max_len, top_k) for _ in range(num_samples)]
+    names = [generate(model, tokenizer, rng, temperature, prompt, max_len, top_k, decoder) for _ in range(num_samples)]
     print_samples(names, seen, say)
     if seen is None:
         say("new or seen: unknown, %s" % why_unknown)

@@ -122,10 +122,35 @@ class Compute:
 
 def make_compute(cfg, model, optimizer):
     """The Compute for `cfg`: in this process unless the config asks for another kind."""
+    if cfg.engine == "torch":  # PyTorch, imported only now: the package itself needs nothing but Python
+        from . import torch_engine
+        return torch_engine.TorchCompute(cfg, model, optimizer)
     if cfg.workers > 1:
         from .workers import PoolCompute
         return PoolCompute(cfg, model, optimizer, cfg.workers)
     return Compute(cfg, model, optimizer)
+
+
+def this_process(cfg, run_dir, out, err):
+    """(run_dir, out, err) for this process, checked before anything is written. Under torchrun every
+    process runs the whole loop on its share of each batch (torch_engine.py); only the first (RANK 0)
+    reports and keeps the run directory."""
+    if cfg.engine == "torch":  # no torch, no such device: say so now, not after making a run directory
+        from . import torch_engine
+        torch_engine.check(cfg)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "0")
+    if world == 1:
+        return run_dir, out, err
+    if cfg.engine != "torch":
+        raise MicroGPTError("%d processes (torchrun) need --engine torch: the %s engine runs in one process"
+                            % (world, cfg.engine))
+    if cfg.batch_size < world:
+        raise MicroGPTError("--batch-size %d is less than the %d processes: each needs a document of every step"
+                            % (cfg.batch_size, world))
+    if rank == "0":
+        return run_dir, out, err
+    quiet = open(os.devnull, "w")
+    return None, quiet, quiet
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,7 +163,7 @@ def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
     it, nothing is written to disk.
     """
     cfg.validate()
-    err = err or sys.stderr
+    run_dir, out, err = this_process(cfg, run_dir, out, err or sys.stderr)
     rng = random.Random(cfg.seed)  # one stream: the shuffle, then the weights, then the samples
     dataset = data.Dataset(data.resolve(cfg.data, log=lambda m: print(m, file=err)), rng, cfg.val_fraction)
     model = GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
@@ -164,6 +189,9 @@ def resume(run_dir, changes=None, out=None, err=None):
     ck = checkpoint.load(run.checkpoint)
     cfg = ck.config
     changes = dict(changes or {})
+    if changes.get("engine", "torch") != "torch":  # device and dtype are the torch engine's: leaving it drops them
+        changes.setdefault("device", "auto")
+        changes.setdefault("dtype", "auto")
     for name, value in sorted(changes.items()):
         if name != "data" and name not in RESUMABLE and value != getattr(cfg, name):
             raise MicroGPTError("--%s cannot change when resuming (the run has %s); start a new run with --out"
@@ -181,8 +209,11 @@ def resume(run_dir, changes=None, out=None, err=None):
     except MicroGPTError as e:
         raise MicroGPTError("cannot resume: %s; pass --data FILE with the file this run trained on" % e)
     model, optimizer, rng = checkpoint.restore(ck)
-    run.start_resumed(ck.step)
-    run.write_config(cfg, model.config, dataset.info())
+    keep, out, err = this_process(cfg, run_dir, out, err)
+    run = run if keep else None
+    if run:
+        run.start_resumed(ck.step)
+        run.write_config(cfg, model.config, dataset.info())
     return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err).loop()
 
 
@@ -205,6 +236,8 @@ class Training:
         periodic_val = val_docs[:cfg.eval_docs] if cfg.eval_docs else val_docs
         self.introduce()
         with StopRequest() as stop:
+            if hasattr(self.compute, "agreed"):  # several processes stop after the same step (torch_engine.py)
+                stop = self.compute.agreed(stop)
             try:
                 while self.step < cfg.steps and not stop.requested:
                     # forward, backward, update
@@ -256,6 +289,8 @@ class Training:
                   "%d tokens are trained on" % (too_long, len(dataset.train_docs), cfg.block_size, cfg.block_size),
                   file=self.err)
         self.say("num params: %d" % self.model.num_params)
+        if hasattr(self.compute, "describe"):  # where the arithmetic happens, when it is not plain Python
+            self.say(self.compute.describe())
         if self.run:
             self.say("run dir: %s" % self.run.path + (" (resumed at step %d)" % self.step if self.step else ""))
 
@@ -322,7 +357,8 @@ class Training:
     def write_samples(self):
         self.compute.sync()
         cfg = self.cfg
-        names = [sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature)
+        decoder = getattr(self.compute, "decoder", None)  # the engine's own, if it has one
+        names = [sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature, decoder=decoder)
                  for _ in range(cfg.num_samples)]
         if names:
             self.say("--- inference (new, hallucinated names) ---")
