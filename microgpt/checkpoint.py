@@ -29,7 +29,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, fields
 
-from .config import RESUMABLE, TrainConfig
+from .config import TrainConfig
 from .data import Dataset
 from .errors import MicroGPTError
 from .files import read_bytes, sha256_of, write_atomic

@@ -196,11 +196,19 @@ def add_report(sub):
                                    "checkpoint. One self-contained file: open it in any browser, offline.")
     p.add_argument("dir", metavar="DIR", nargs="?",
                    help="the run directory (default: the run trained last under runs/, else runs/names)")
+    p.add_argument("--engine", choices=("fast", "torch"), default="fast",
+                   help="what runs the report's forward passes and samples: fast (default) or torch, for models "
+                        "too large for pure Python")
+    add_torch_arguments(p, "auto")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args):
-    print("report: %s" % report.write(report.load(args.dir or runs.last_run())))
+    if args.engine != "torch" and (args.device, args.dtype) != ("auto", "auto"):
+        raise UsageError("--device and --dtype are for --engine torch")
+    torch = (args.device, args.dtype) if args.engine == "torch" else None
+    run = report.load(args.dir or runs.last_run(), torch=torch)
+    print("report: %s" % report.write(run))
     return 0
 
 
@@ -240,10 +248,9 @@ def cmd_kernels(args):
 
 
 def add_export(sub):
-    p = sub.add_parser("export", help="write a run's weights in another format (safetensors)",
-                       description="Write the weights of a checkpoint as a .safetensors file, the model's "
-                                   "configuration and vocabulary in its metadata. The JSON checkpoint stays "
-                                   "the format of record.")
+    about = ("Write the weights of a checkpoint as a .safetensors file, the model's configuration and vocabulary "
+             "in its metadata. The JSON checkpoint stays the format of record.")
+    p = sub.add_parser("export", help="write a run's weights in another format (safetensors)", description=about)
     p.add_argument("run", metavar="RUN", help="a run directory (its checkpoint.json) or a checkpoint file")
     p.add_argument("--format", choices=("safetensors",), default="safetensors", help="(default %(default)s)")
     p.add_argument("--out", metavar="FILE", help="(default: model.safetensors beside the checkpoint)")

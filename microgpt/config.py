@@ -24,8 +24,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # for the torch engine; auto = cuda, t
 DTYPES = ("auto", "float64", "float32")  # for the torch engine; auto = float64 on the CPU, float32 on a GPU
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
-RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval_every", "eval_docs", "save_every", "temperature",
-             "num_samples", "quiet")
+RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval_every", "eval_docs", "save_every",
+             "temperature", "num_samples", "quiet")
 
 
 @dataclass

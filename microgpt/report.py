@@ -56,8 +56,9 @@ class Run:
     """What a report draws from: the run's metrics, one checkpoint and the model in it, and the training
     data when it can be found (else `why_no_data` says why not)."""
 
-    def __init__(self, path, ck, dataset=None, why_no_data=None, live=False):
+    def __init__(self, path, ck, dataset=None, why_no_data=None, live=False, decoder=None):
         self.path, self.ck, self.cfg, self.live = os.path.normpath(path), ck, ck.config, live
+        self.decoder = decoder  # another engine's sample.generate decoder, that can also read(model, tokens)
         self.dataset, self.why_no_data = dataset, why_no_data
         self.model = GPT(ck.model, params=ck.params)
         self.tokenizer = Tokenizer(ck.vocab)
@@ -67,8 +68,9 @@ class Run:
         self.bigram = bigram_loss(dataset, ck.model.block_size) if dataset else None
 
 
-def load(path, dataset=None):
-    """The Run kept in directory `path`; a MicroGPTError (one line) if there is none or it is damaged."""
+def load(path, dataset=None, torch=None):
+    """The Run kept in directory `path`; a MicroGPTError (one line) if there is none or it is damaged.
+    torch = (device, dtype): the forward passes and samples run on PyTorch, else on the fast engine."""
     if not os.path.isdir(path):
         raise MicroGPTError("%s is a file, not a run directory" % path if os.path.exists(path) else
                             "no run directory at %s" % path)
@@ -79,7 +81,11 @@ def load(path, dataset=None):
             dataset = checkpoint.training_data(ck)
         except MicroGPTError as e:
             why = str(e)
-    return Run(path, ck, dataset, why)
+    decoder = None
+    if torch is not None:
+        from . import torch_engine
+        decoder = torch_engine.Sampler.load(GPT(ck.model, params=ck.params), *torch)
+    return Run(path, ck, dataset, why, decoder=decoder)
 
 
 def is_number(value):
@@ -127,18 +133,22 @@ class Recording(engine.FastOps):
         return engine.Tensor(out, q.rows, q.cols)
 
 
-def read(model, tokenizer, doc):
+def read(model, tokenizer, doc, decoder=None):
     """`doc` through the model: (tokens, probs, atts). tokens is the framed document (at most
     MAX_POSITIONS predictions), probs[t] the next-token distribution after tokens[:t + 1], and
     atts[layer][t][h][s] how much position t looks at position s in head h."""
     tokens = tokenizer.frame(doc)[:min(model.config.block_size, MAX_POSITIONS) + 1]
-    ops = Recording(model)
-    logits = model.forward(ops, [tokens[:-1]])
-    V = logits.cols
-    probs = [engine.softmax(logits.data[t * V:(t + 1) * V]) for t in range(logits.rows)]
+    if decoder is not None:
+        rows, atts = decoder.read(model, tokens[:-1])
+    else:
+        ops = Recording(model)
+        logits = model.forward(ops, [tokens[:-1]])
+        V, atts = logits.cols, ops.atts
+        rows = [logits.data[t * V:(t + 1) * V] for t in range(logits.rows)]
+    probs = [engine.softmax(row) for row in rows]
     if not all(math.isfinite(p) for row in probs for p in row):
         raise ArithmeticError("the model's probabilities overflow: its weights are too large")
-    return tokens, probs, ops.atts
+    return tokens, probs, atts
 
 
 def surprise(p):
@@ -207,7 +217,7 @@ def draw_samples(run):
     rng = random.Random()
     rng.setstate(run.ck.rng_state)
     try:
-        return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature)
+        return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature, decoder=run.decoder)
                 for _ in range(run.cfg.num_samples or 20)]
     except (ArithmeticError, ValueError):  # random.choices refuses weights that are not finite
         return None
@@ -745,7 +755,7 @@ def page(run):
     """The whole report as text."""
     docs, kind = examples(run)
     try:
-        readings = collections.OrderedDict((doc, read(run.model, run.tokenizer, doc)) for doc in docs)
+        readings = collections.OrderedDict((doc, read(run.model, run.tokenizer, doc, run.decoder)) for doc in docs)
     except ArithmeticError as e:
         readings, kind = {}, str(e)
     if not docs:

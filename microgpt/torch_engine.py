@@ -368,7 +368,25 @@ class AgreedStop:
 
 
 # --------------------------------------------------------------------------------------------------
-# sampling
+# sampling, and reading one document for the report
+
+class RecordingOps(TorchOps):
+    """TorchOps that keep each layer's attention weights: for the report's heatmaps."""
+
+    def __init__(self, weights):
+        super().__init__(weights)
+        self.atts = []
+
+    def attention(self, q, k, v, n_head):
+        # the weights again, from the same q and k: TorchOps keeps none of its intermediates
+        B, T, C = q.shape
+        hs = C // n_head
+        heads = [x.view(B, T, n_head, hs).transpose(1, 2) for x in (q, k)]
+        logits = (heads[0] @ heads[1].transpose(-2, -1)) * hs ** -0.5
+        self.atts.append(logits.masked_fill(~self.mask[:, None], -math.inf).softmax(-1)[0])  # (nh, T, T)
+        return super().attention(q, k, v, n_head)
+
+
 
 class Sampler:
     """sample.generate's decoder on this engine: feed(token) -> the next token's logits as a list of floats.
@@ -388,6 +406,15 @@ class Sampler:
 
     def describe(self):
         return "engine: %s" % where(self.device, self.dtype)
+
+    def read(self, model, tokens):
+        """(logits rows, atts[layer][t][h][s]) of one document, as plain floats: report.read's numbers."""
+        with torch.no_grad():
+            ops = RecordingOps(self.weights)
+            logits = ops.rows(model.forward(ops, [tokens])).tolist()
+        T = len(tokens)
+        return logits, [[[att[h, t, :t + 1].tolist() for h in range(att.shape[0])] for t in range(T)]
+                        for att in ops.atts]
 
     def __call__(self, model):
         prefix = []

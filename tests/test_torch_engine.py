@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -225,6 +226,24 @@ def test_sample_reads_a_torch_checkpoint_on_either_engine(tmp_path, tiny):
         assert code == 0, err
         names[engine] = [line.split(": ", 1)[1].rsplit("  ", 1)[0] for line in lines if line.startswith("sample ")]
     assert names["fast"] == names["torch"] == done["samples"]  # the checkpoint's random stream goes on
+
+
+@needs_torch
+def test_the_report_on_torch_draws_the_fast_engines_numbers(tmp_path, tiny):
+    # its forward passes and samples on PyTorch: every attention weight and probability to float rounding
+    run_dir = str(tmp_path / "run")
+    train.train(small(tiny, num_samples=5), out=io.StringIO(), run_dir=run_dir)
+    pages = {}
+    for engine in ("fast", "torch"):
+        code, lines, err = run_cli(["report", run_dir, "--engine", engine], tmp_path)
+        assert code == 0, err
+        with open(os.path.join(run_dir, "report.html"), encoding="utf-8") as f:
+            pages[engine] = f.read()
+    number = re.compile(r"-?\d+\.\d{8,}(?:e[+-]?\d+)?")  # the numbers written in full precision
+    fast, torch_ = number.findall(pages["fast"]), number.findall(pages["torch"])
+    assert len(fast) == len(torch_) > 100
+    assert all(abs(float(a) - float(b)) <= 1e-12 for a, b in zip(fast, torch_))
+    assert number.sub("", pages["fast"]) == number.sub("", pages["torch"])  # and all else, samples included
 
 
 # --------------------------------------------------------------------------------------------------
