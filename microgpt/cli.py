@@ -42,10 +42,12 @@ def number(kind, low=None, high=None, low_open=False):
 
 
 def workers_count(text):
+    from .workers import usable_cores
+    cores = usable_cores()
     if text == "auto":
-        from .workers import usable_cores
-        return usable_cores()
-    return number(int, 1, 256)(text)
+        return cores
+    # more processes than cores only share the same cores, each with a copy of the model: a few are allowed
+    return number(int, 1, 4 * cores)(text)
 
 
 def add_train(sub):

@@ -35,13 +35,23 @@ def usable_cores():
 # --------------------------------------------------------------------------------------------------
 # a worker process
 
-def serve(conn, config, params, engine_name):
-    """The loop of a worker process: take weights, compute shards or score documents, until "stop"."""
+def serve(conn, config, params, engine_name, inherited=()):
+    """The loop of a worker process: take weights, compute shards or score documents, until "stop", or
+    until the main process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle, between steps
+    for other in inherited:  # a forked worker holds the main process's ends of the earlier workers' pipes:
+        other.close()  # closed, so that each of those workers sees its pipe end when the main process does
+    parent = os.getppid()
     model = GPT(config, params=array("d", params))
     loss_and_grad = ENGINES[engine_name].loss_and_grad
     while True:
-        request, payload = conn.recv()
+        while not conn.poll(1.0):
+            if os.getppid() != parent:  # the main process died without a word (kill -9): so do we
+                return
+        try:
+            request, payload = conn.recv()
+        except EOFError:
+            return
         if request == "weights":
             model.params[:] = array("d", conn.recv_bytes())
         elif request == "train":
@@ -83,7 +93,8 @@ class PoolCompute:
         for _ in range(n - 1):
             parent, child = ctx.Pipe()
             weights = array("d", model.params).tobytes()
-            proc = ctx.Process(target=serve, args=(child, model.config, weights, cfg.engine), daemon=True)
+            inherited = tuple(self.conns) if method == "fork" else ()
+            proc = ctx.Process(target=serve, args=(child, model.config, weights, cfg.engine, inherited), daemon=True)
             proc.start()
             child.close()
             self.conns.append(parent)

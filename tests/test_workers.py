@@ -176,3 +176,28 @@ def test_ctrl_c_reaching_every_process_saves_once_and_resumes_exactly(tmp_path, 
         assert main(["--resume", folder, "--steps", str(stopped + 3), "--workers", n, "--quiet", "--num-samples",
                      "0"]) == 0
     assert numbers(run_dir) == numbers(copy) and numbers(copy)["step"] == stopped + 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
+def test_workers_end_when_the_main_process_is_killed(tmp_path, names300):
+    # kill -9 leaves no one to say "stop": each worker must notice on its own, not linger as an orphan
+    proc = start(names300, str(tmp_path / "run"), "--workers", "3", "--batch-size", "48")
+    try:
+        wait_for_step(str(tmp_path / "run"), 2, proc)
+        kids = children(proc.pid)
+        assert len(kids) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(alive(pid) for pid in kids):
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in kids)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
