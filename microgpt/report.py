@@ -22,6 +22,7 @@ Left out: comparing runs, and anything a browser would have to fetch.
 """
 
 import collections
+import functools
 import json
 import math
 import os
@@ -156,6 +157,7 @@ def surprise(p):
     return -math.log(p) if p > 0 else math.inf
 
 
+@functools.lru_cache(maxsize=8)  # by the dataset's identity: train writes a page at every evaluation
 def bigram_loss(dataset, block_size):
     """Held-out loss of character-pair counts from the training documents, add-one smoothed:
     p(b | a) = (count(a b) + 1) / (count(a) + V). None without held-out documents."""

@@ -71,6 +71,8 @@ def shards(batch):
 def combine(parts, counts):
     """The mean loss and gradient of a batch from those of its shards, in shard order, each weighted by
     its share of the batch's predicted tokens. A lone shard's weight is 1.0: the very same bits."""
+    if len(parts) == 1:
+        return parts[0]  # its weight is 1.0, and 1.0 * x is x: no need to multiply
     n = sum(counts)
     loss = grads = None
     for (shard_loss, shard_grads), count in zip(parts, counts):
