@@ -145,7 +145,7 @@ def cmd_train(args):
         return 0
     if preset:
         from .workers import usable_cores
-        given = dict(PRESETS[preset][1], workers=usable_cores(), **given)  # flags given override the preset
+        given = {**PRESETS[preset][1], "workers": usable_cores(), **given}  # flags given override the preset
     cfg = TrainConfig(**given)
     try:
         cfg.validate()

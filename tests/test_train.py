@@ -218,8 +218,10 @@ def test_the_schedules():
 
 def test_a_preset_is_a_set_of_defaults_that_flags_override(tmp_path, tiny, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["--preset", "names-2min", "--data", tiny, "--steps", "3", "--num-samples", "0", "--quiet"]) == 0
+    assert main(["--preset", "names-2min", "--data", tiny, "--steps", "3", "--workers", "1", "--num-samples", "0",
+                 "--quiet"]) == 0
     config = [l for l in capsys.readouterr().out.splitlines() if l.startswith("config: ")][0]
-    assert " steps=3 " in config and " batch_size=32 " in config  # the flag, and the preset's value
+    # the flags given (--workers among them, which the preset also sets), and the preset's own value
+    assert " steps=3 " in config and " workers=1 " in config and " batch_size=32 " in config
     assert main(["--resume", "runs/tiny", "--preset", "names-2min"]) == 2
     assert main(["--data", tiny, "--steps", "5", "--warmup", "5"]) == 2
