@@ -1,7 +1,9 @@
-try:  # a Ctrl-C before main has started (cli.py sees to one during its imports): one line, exit 130
+import sys
+
+try:  # a Ctrl-C before main's own handling starts (cli.py sees to one during its imports): one line, 130
     from .cli import main
+    code = main(prog="python -m microgpt")
 except KeyboardInterrupt:
-    import sys
     sys.stderr.write("python -m microgpt: interrupted\n")
-    raise SystemExit(130)
-raise SystemExit(main(prog="python -m microgpt"))
+    code = 130
+raise SystemExit(code)
