@@ -319,6 +319,7 @@ class RunDir:
         try:
             write_atomic(self.config, text)
         except OSError as e:
+            self.close()  # the run ends here: its lock too, for whatever runs next in this process
             raise self.unwritable(e)
 
     def log(self, record):

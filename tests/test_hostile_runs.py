@@ -124,23 +124,30 @@ def test_out_refuses_a_folder_that_is_not_a_run(tmp_path, tiny, capsys):
         err = one_error_line(capsys)
         assert "is not empty and is not a MicroGPT run (it holds config.json)" in err and "--out" in err
         assert snapshot(str(folder)) == before
+    # the default folder steps aside instead
+    assert runs.default_run_dir(str(folder) + ".txt", root=str(tmp_path)) == str(folder) + "-2"
 
 
-def test_a_second_training_into_the_same_folder_is_refused_while_the_first_succeeds(tmp_path, tiny, capsys):
-    p = child(["-m", "microgpt", "--data", tiny, "--steps", "800", "--out", "run", "--quiet", "--num-samples",
-               "0", "--save-every", "0", "--eval-every", "0"], tmp_path)
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_succeeds(tmp_path, tiny, capsys):
+    run_dir = make_run(tmp_path / "run", tiny)
+    p = child(["-m", "microgpt", "--resume", "run", "--steps", "800", "--quiet", "--num-samples", "0", "--save-every",
+               "0"], tmp_path)
     lock = tmp_path / "run" / runs.LOCK
     deadline = time.time() + 30
     while not (lock.exists() and lock.read_text().strip()) and time.time() < deadline:
         time.sleep(0.02)
-    assert main(["--data", tiny, "--steps", "3", "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    holder = "is in use by another training run (pid %d on " % p.pid
+    assert main(["--data", tiny, "--steps", "3", "--out", run_dir, "--overwrite", "--quiet"]) == 1
     err = one_error_line(capsys)
-    assert "is in use by another training run (pid %d on " % p.pid in err and "choose another --out" in err
+    assert holder in err and err.endswith("wait for it to end, or choose another --out\n")
+    assert main(["--resume", run_dir, "--steps", "900", "--quiet"]) == 1
+    err = one_error_line(capsys)
+    assert holder in err and err.endswith("wait for it to end, then resume it\n")
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
-    assert checkpoint.load(str(tmp_path / "run" / runs.CHECKPOINT)).step == 800
-    with open(str(tmp_path / "run" / runs.CONFIG)) as f:
-        assert json.load(f)["config"]["steps"] == 800  # the first run's, not mixed with the second's
+    assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 800
+    with open(os.path.join(run_dir, runs.CONFIG)) as f:
+        assert json.load(f)["config"]["steps"] == 800  # the first run's, not mixed with the others'
     assert not lock.exists()
 
 
