@@ -1,2 +1,9 @@
-from .cli import main
-raise SystemExit(main(prog="python -m microgpt"))
+import sys
+
+try:  # a Ctrl-C before main's own handling starts (cli.py sees to one during its imports): one line, 130
+    from .cli import main
+    code = main(prog="python -m microgpt")
+except KeyboardInterrupt:
+    sys.stderr.write("python -m microgpt: interrupted\n")
+    code = 130
+raise SystemExit(code)

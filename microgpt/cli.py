@@ -5,12 +5,20 @@ Errors the user can fix come back as MicroGPTError and are printed as one line o
 flag is one line too (exit 2). Anything else is a bug and raises with its traceback.
 """
 
-import argparse
 import sys
 
-from . import __version__, report, runs, sample, train
-from .config import DEVICES, DTYPES, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-from .errors import MicroGPTError
+# The `microgpt` console script imports this module before calling main: a Ctrl-C during these imports
+# (the first tenth of a second or so) ends, like any other, in one line and exit 130.
+try:
+    import argparse
+
+    from . import __version__, report, runs, sample, train
+    from .config import DEVICES, DTYPES, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+    from .errors import MicroGPTError
+except KeyboardInterrupt:
+    sys.stderr.write("%s: interrupted\n" % ("python -m microgpt" if sys.argv[0].endswith("__main__.py")
+                                            else "microgpt"))
+    raise SystemExit(130)
 
 PROG = "microgpt"
 COMMANDS = ("train", "sample", "bench", "kernels", "report", "export")
@@ -119,7 +127,9 @@ def add_reporting_flags(p, d):
                         "(default %s)" % d.eval_docs)
     g.add_argument("--save-every", metavar="N", type=number(int, 0),
                    help="checkpoint every N steps, 0 = only at the end and on Ctrl-C (default %s)" % d.save_every)
-    g.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (on --resume, for that resume only, like every reporting flag)")
+    g.add_argument("--no-quiet", dest="quiet", action="store_false", help="progress on stderr (the default)")
     g = p.add_argument_group("sampling after training")
     g.add_argument("--temperature", metavar="X", type=number(float, 0),
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
@@ -282,25 +292,34 @@ def make_parser(prog=PROG):
 
 
 def main(argv=None, prog=PROG):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["train"] + argv  # `microgpt` alone, or with only flags, trains
-    parser = make_parser(prog)
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+            argv = ["train"] + argv  # `microgpt` alone, or with only flags, trains
+        parser = make_parser(prog)
         if argv[0] not in COMMANDS and not argv[0].startswith("-"):
             raise UsageError("unknown command %r: choose from %s (see %s --help)"
                              % (argv[0], ", ".join(COMMANDS), prog))
         args = parser.parse_args(argv)
         return args.func(args)
     except UsageError as e:
-        print("%s: error: %s" % (prog, e), file=sys.stderr)
-        return 2
+        return tell("%s: error: %s" % (prog, e), 2)
     except MicroGPTError as e:
-        print("%s: error: %s" % (prog, e), file=sys.stderr)
-        return 1
+        return tell("%s: error: %s" % (prog, e), 1)
     except KeyboardInterrupt as e:  # runs.Interrupted says what was saved
         e.prog = prog
-        print("%s: %s" % (prog, e if str(e) else "interrupted"), file=sys.stderr)
-        return 130
+        return tell("%s: %s" % (prog, e if str(e) else "interrupted"), 130)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0
+    except BrokenPipeError:  # the reader of a command's output left (`| head`); train and sample see to it themselves
+        runs.silence(sys.stdout)
+        return 0
+
+
+def tell(line, code):
+    """The one line of an error on stderr, then the exit code: even when stderr is gone too."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        runs.silence(sys.stderr)
+    return code

@@ -3,23 +3,43 @@
 Not part of the learning path: train.py calls these and reads the same without them.
 
 - RunDir: checkpoint.json, metrics.jsonl and config.json of one run, written so that a crash at any
-  moment leaves the last good checkpoint in place;
+  moment leaves the last good checkpoint in place; only ever the run's (a folder of other files is
+  refused), and only one run's at a time (run.lock);
+- Lines: stdout that its reader may close (`microgpt train | head -3`) without costing the run;
 - Progress: step, loss, speed and time left on stderr, redrawn in place on a terminal;
 - StopRequest: the first Ctrl-C asks the loop to stop between two steps, so that what is saved is whole.
 """
 
+import errno
 import json
 import os
+import re
 import signal
+import socket
+import sys
 import threading
 import time
 from dataclasses import asdict
+
+try:  # a lock the operating system drops when its process ends, however it ends (kill -9 too)
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+try:
+    import msvcrt
+except ImportError:
+    msvcrt = None
 
 from . import __version__, checkpoint
 from .errors import MicroGPTError
 from .files import write_atomic
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
+LOCK = "run.lock"  # held by the one process writing the run
+REPORT = "report.html"  # report.REPORT, written into the run by training and by `microgpt report`
+PENDING = ".metrics.jsonl.overwrite"  # an --overwrite run's metrics until its first save
+# what files.write_atomic leaves behind when killed mid-write: .<name>.<pid>.<hex>.tmp
+STRAY = re.compile(r"^\.(checkpoint\.json|metrics\.jsonl|config\.json|report\.html)\.\d+\.[0-9a-f]+\.tmp$")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -32,7 +52,7 @@ def default_run_dir(data_path, root="runs"):
     """
     stem = os.path.splitext(os.path.basename(data_path))[0] if data_path else "names"
     folder, n = os.path.join(root, stem or "run"), 1
-    while os.path.exists(os.path.join(folder, CHECKPOINT)):
+    while os.path.exists(os.path.join(folder, CHECKPOINT)) or foreign_files(folder) or in_use(folder):
         n += 1
         folder = os.path.join(root, "%s-%d" % (stem, n))
     return folder
@@ -56,34 +76,188 @@ def last_run(root="runs"):
     return newest[1] if newest else os.path.join(root, "names")
 
 
+def ours(config_path):
+    """Whether the config.json at `config_path` is one a run wrote (an object naming the microgpt version)."""
+    try:
+        with open(config_path, "rb") as f:
+            record = json.loads(f.read(1 << 20).decode("utf-8"))  # a run's config is a few KB
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and "microgpt" in record and "config" in record
+
+
+def foreign_files(folder):
+    """The entries of `folder` that show it is not a MicroGPT run, sorted; [] for a run or an empty or
+    missing folder. A run has a checkpoint or a config.json of ours; a folder holding only what a run
+    killed before its first save leaves (metrics, lock, temp files) is one too."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    if CHECKPOINT in names or (CONFIG in names and ours(os.path.join(folder, CONFIG))):
+        return []
+    return [n for n in names if n not in (METRICS, LOCK, REPORT, PENDING) and not STRAY.match(n)]
+
+
+LOCKED_BYTE = 1 << 30  # Windows locks byte ranges: one far past the holder's note, which stays readable
+
+
+def hold(fd):
+    """Take the operating system's lock on the open file `fd` without waiting: False if another process
+    holds it. Where the file system cannot lock at all, True: the run goes on unguarded."""
+    try:
+        if fcntl:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        elif msvcrt:
+            os.lseek(fd, LOCKED_BYTE, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, getattr(errno, "EDEADLOCK", errno.EDEADLK)):
+            return False
+    return True
+
+
+def unhold(fd):
+    if msvcrt and not fcntl:  # flock ends with its file; Windows asks for the range to be unlocked first
+        try:
+            os.lseek(fd, LOCKED_BYTE, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+    os.close(fd)
+
+
+def in_use(folder):
+    """Whether another process holds `folder`'s run.lock (a lock file alone, left by a killed run, is not)."""
+    try:
+        fd = os.open(os.path.join(folder, LOCK), os.O_RDWR)
+    except OSError:
+        return False
+    free = hold(fd)
+    unhold(fd)
+    return not free
+
+
+class Lock:
+    """run.lock: a run directory is written by one process at a time.
+
+    What counts is the operating system's lock on the file (flock; msvcrt.locking on Windows), not the
+    file being there: the OS drops the lock when its process ends, however it ends, so the file a run
+    killed with kill -9 leaves behind is simply taken over. The file holds the holder's pid, host and
+    start time, for the message the next one gets."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, LOCK)
+        self.fd = None
+
+    def acquire(self):
+        """True if the lock is now ours; False if another process holds it."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if not hold(fd):
+                os.close(fd)
+                return False
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:
+                break
+            unhold(fd)  # the holder removed the file just as we opened it: lock the one there now
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        note = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
+        self.fd = fd
+        return True
+
+    def holder(self):
+        """Who holds the lock, from its note: "pid 123 on host, since 2024-05-01 12:00:00"."""
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                note = json.loads(f.readline())
+            return "pid %s on %s, since %s" % (note["pid"], note["host"], note["since"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "its lock is %s" % self.path
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.remove(self.path)  # while still held, so that no one locks a file about to vanish (see acquire)
+        except OSError:
+            pass  # Windows removes no open file: then after closing it
+        unhold(self.fd)
+        self.fd = None
+        if os.path.exists(self.path) and not fcntl:
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+
+
 class RunDir:
-    """checkpoint.json, metrics.jsonl and config.json of one run."""
+    """checkpoint.json, metrics.jsonl and config.json of one run, written by one process at a time (run.lock).
+
+    Fresh, in a new or empty folder or one holding a run (that one only with overwrite); with overwrite
+    the run that was there stays whole, metrics and config included, until the new run's first save.
+    """
 
     def __init__(self, path):
         self.path = path
         self.checkpoint = os.path.join(path, CHECKPOINT)
         self.metrics = os.path.join(path, METRICS)
         self.config = os.path.join(path, CONFIG)
+        self.pending = os.path.join(path, PENDING)
+        self.lock = Lock(path)
         self.log_file = None
         self.saved_step = None  # the step of the last checkpoint known to be good
+        self.replacing = False  # overwrite, before the first save: the old run is still the folder's
+        self.pending_config = None  # the new run's config.json, written at its first save
+        self.resuming = False
 
     def start_fresh(self, overwrite):
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise MicroGPTError("cannot use %s as the run directory: it is a file" % self.path)
-        if os.path.exists(self.checkpoint) and not overwrite:
-            raise MicroGPTError("%s already holds a run; continue it with --resume %s, or pass --overwrite "
-                                "to replace it, or choose another --out" % (self.path, self.path))
+        other = foreign_files(self.path)
+        if other:
+            shown = ", ".join(other[:3]) + (" and %d more" % (len(other) - 3) if len(other) > 3 else "")
+            raise MicroGPTError("--out %s is not empty and is not a MicroGPT run (it holds %s); nothing was "
+                                "written: choose a new or empty folder with --out" % (self.path, shown))
         try:
             os.makedirs(self.path, exist_ok=True)
-            for name in (self.checkpoint, self.metrics):
-                if os.path.exists(name):
-                    os.remove(name)
-            self.log_file = open(self.metrics, "w", encoding="utf-8")
         except OSError as e:
             raise self.unwritable(e)
+        self.take_lock()
+        try:
+            if os.path.exists(self.checkpoint) and not overwrite:
+                raise MicroGPTError("%s already holds a run; continue it with --resume %s, or pass --overwrite "
+                                    "to replace it, or choose another --out" % (self.path, self.path))
+            self.replacing = os.path.exists(self.checkpoint)
+            self.log_file = open(self.pending if self.replacing else self.metrics, "w", encoding="utf-8")
+        except OSError as e:
+            self.close()
+            raise self.unwritable(e)
+        except BaseException:
+            self.close()
+            raise
 
     def start_resumed(self, step):
         """Keep the metrics up to the checkpoint's step: later ones belong to steps about to be redone."""
+        self.resuming = True
+        self.take_lock()
+        try:
+            self.keep_metrics(step)
+            self.log_file = open(self.metrics, "a", encoding="utf-8")
+        except OSError as e:
+            self.close()
+            raise self.unwritable(e)
+        except BaseException:
+            self.close()
+            raise
+        self.saved_step = step
+
+    def keep_metrics(self, step):
         kept = []
         try:
             with open(self.metrics, encoding="utf-8", errors="replace") as f:
@@ -96,25 +270,56 @@ class RunDir:
                         kept.append(json.dumps(record) + "\n")
         except FileNotFoundError:
             pass
-        except OSError as e:
-            raise self.unwritable(e)
+        write_atomic(self.metrics, "".join(kept))
+
+    def take_lock(self):
         try:
-            write_atomic(self.metrics, "".join(kept))
-            self.log_file = open(self.metrics, "a", encoding="utf-8")
+            mine = self.lock.acquire()
         except OSError as e:
             raise self.unwritable(e)
-        self.saved_step = step
+        if not mine:
+            then = "then resume it" if self.resuming else "or choose another --out"
+            raise MicroGPTError("%s is in use by another training run (%s); wait for it to end, %s"
+                                % (self.path, self.lock.holder(), then))
+        self.clean_strays()
+
+    def clean_strays(self):
+        """Remove what a run killed mid-save leaves: write_atomic's temp files, an overwrite's pending
+        metrics. They are ours to remove, the lock being held; but a report's may be `microgpt report`
+        writing at this moment: only old ones go."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return
+        for name in names:
+            if not (STRAY.match(name) or name == PENDING):
+                continue
+            path = os.path.join(self.path, name)
+            try:
+                if name.startswith("." + REPORT) and time.time() - os.stat(path).st_mtime < 60:
+                    continue
+                os.remove(path)
+            except OSError:
+                pass
 
     def unwritable(self, e):
+        why = getattr(e, "strerror", None) or e
+        if self.resuming:  # a run continues where it is: --out is for new runs
+            return MicroGPTError("cannot write to the run directory %s: %s; make it writable, or copy the run to "
+                                 "a folder you can write to and resume that" % (self.path, why))
         return MicroGPTError("cannot write to the run directory %s: %s; choose another with --out DIR"
-                             % (self.path, getattr(e, "strerror", None) or e))
+                             % (self.path, why))
 
     def write_config(self, cfg, model_config, data_info):
         text = json.dumps({"microgpt": __version__, "config": asdict(cfg), "model": asdict(model_config),
                            "data": data_info}, indent=2, ensure_ascii=False) + "\n"
+        if self.replacing:
+            self.pending_config = text
+            return
         try:
             write_atomic(self.config, text)
         except OSError as e:
+            self.close()  # the run ends here: its lock too, for whatever runs next in this process
             raise self.unwritable(e)
 
     def log(self, record):
@@ -127,16 +332,85 @@ class RunDir:
     def save(self, ck):
         checkpoint.save(self.checkpoint, ck)
         self.saved_step = ck.step
+        if self.replacing:
+            self.take_over()
+
+    def take_over(self):
+        """The new run's first save is done: from now on the folder is its own, metrics and config too."""
+        self.replacing = False
+        try:
+            self.log_file.close()
+            os.replace(self.pending, self.metrics)
+            self.log_file = open(self.metrics, "a", encoding="utf-8")
+            if self.pending_config is not None:
+                write_atomic(self.config, self.pending_config)
+        except OSError as e:
+            raise self.unwritable(e)
 
     def close(self):
         if self.log_file:
             self.log_file.close()
             self.log_file = None
+        if self.replacing:  # never saved: the run that was here stays as it was
+            try:
+                os.remove(self.pending)
+            except OSError:
+                pass
+        self.lock.release()
 
     def last_good(self):
+        if self.replacing:
+            return "the run that was in %s is kept as it was" % self.path
         if self.saved_step is None:
             return "no checkpoint had been saved yet"
         return "the last good checkpoint, step %d, is in %s" % (self.saved_step, self.checkpoint)
+
+
+# --------------------------------------------------------------------------------------------------
+# stdout that its reader may close
+
+def closed_pipe(e):
+    """Whether an OSError from a write means the reader has gone (`| head` has read what it wanted)."""
+    return isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE or (os.name == "nt" and e.errno == errno.EINVAL)
+
+
+def silence(stream):
+    """Point `stream`'s file descriptor at os.devnull, so that what is still in its buffer, and the
+    interpreter's flush at exit, go nowhere instead of failing again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a StringIO): nothing flushes it at exit
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except OSError:
+        pass
+
+
+class Lines:
+    """say(line): print to `stream` (default: sys.stdout at the time), whose reader may go away. Then the
+    lines stop, `closed` is set, and the caller goes on (training trains on and saves) or stops (sampling).
+    A closed pipe is quiet; any other failure to write (a full disk) is one warning on `err`."""
+
+    def __init__(self, stream=None, err=None):
+        self.stream, self.err, self.closed = stream, err, False
+
+    def __call__(self, line):
+        if self.closed:
+            return
+        stream = sys.stdout if self.stream is None else self.stream
+        try:
+            print(line, file=stream, flush=True)
+        except (OSError, ValueError) as e:  # ValueError: a stream closed in this process
+            self.closed = True
+            silence(stream)
+            if self.err is not None and not (isinstance(e, OSError) and closed_pipe(e)):
+                try:
+                    print("warning: cannot write the output (%s); going on without it" % e, file=self.err)
+                except (OSError, ValueError):
+                    pass
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,6 +424,7 @@ class Progress:
     No colour is used, so NO_COLOR is honoured trivially.
     """
     PLAIN_EVERY = 5.0
+    SLOW_EVAL = 3.0  # seconds: an evaluation expected to take longer is announced
 
     def __init__(self, stream, first, total, enabled):
         self.stream, self.first, self.total = stream, first, total
@@ -169,15 +444,34 @@ class Progress:
         rate = (step - self.first) / max(now - self.start, 1e-9)
         eta = (self.total - step) / max(rate, 1e-9)
         held = " | held-out %.4f" % self.val_loss if self.val_loss is not None else ""
-        line = "step %d/%d | loss %.4f%s | %.1f steps/s | ETA %dm%02ds" % (
-            step, self.total, loss, held, rate, eta // 60, eta % 60)
-        self.stream.write("\r\033[K" + line if self.live else line + "\n")
-        self.stream.flush()
+        self.show("step %d/%d | loss %.4f%s | %.1f steps/s | ETA %s" % (
+            step, self.total, loss, held, rate, minutes(eta)))
+
+    def evaluating(self, step, docs, seconds):
+        """Before an evaluation that will take a while: how many documents, and about how long."""
+        if self.enabled and seconds is not None and seconds >= self.SLOW_EVAL:
+            self.show("step %d/%d | evaluating on %d held-out docs, about %s" % (step, self.total, docs,
+                                                                              minutes(seconds)))
+
+    def show(self, line):
+        self.write("\r\033[K" + line if self.live else line + "\n")
+
+    def write(self, text):
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError) as e:  # stderr gone too (`2>&1 | head`): the run goes on without it
+            self.enabled = self.live = False
+            if isinstance(e, OSError) and closed_pipe(e):
+                silence(self.stream)
 
     def close(self):
         if self.live:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+            self.write("\r\033[K")
+
+
+def minutes(seconds):
+    return "%dm%02ds" % (seconds // 60, seconds % 60)
 
 
 # --------------------------------------------------------------------------------------------------

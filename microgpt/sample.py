@@ -24,6 +24,7 @@ import random
 
 from . import checkpoint, data, engine
 from .errors import MicroGPTError
+from .runs import Lines
 
 
 def softmax(logits):
@@ -122,8 +123,11 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
                       out=None, engine="fast", device="auto", dtype="auto"):
     """Print samples from the checkpoint at `path`. seed None continues the checkpoint's random stream,
     so a finished run's checkpoint writes the very names its training run printed. engine "torch" computes
-    the logits with PyTorch on `device` in `dtype` (whichever engine trained the checkpoint)."""
-    say = (lambda line: print(line, file=out, flush=True)) if out else print
+    the logits with PyTorch on `device` in `dtype` (whichever engine trained the checkpoint).
+
+    Each sample is printed as soon as it is drawn; when the reader of the output goes away (`| head -3`),
+    sampling stops there. Returns the samples printed."""
+    say = Lines(out)
     ck = checkpoint.load(path)
     model, _, rng = checkpoint.restore(ck)
     tokenizer = data.Tokenizer(ck.vocab)
@@ -158,18 +162,26 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
         seen, why_unknown = set(checkpoint.training_data(ck).train_docs), None
     except MicroGPTError as e:
         seen, why_unknown = None, str(e)
-    names = [generate(model, tokenizer, rng, temperature, prompt, max_len, top_k, decoder) for _ in range(num_samples)]
-    print_samples(names, seen, say)
+    drawn = (generate(model, tokenizer, rng, temperature, prompt, max_len, top_k, decoder) for _ in range(num_samples))
+    names = print_samples(drawn, seen, say)
     if seen is None:
         say("new or seen: unknown, %s" % why_unknown)
     return names
 
 
 def print_samples(names, seen, say, marks=True):
-    """`sample  1: name` lines (marked new or seen, with marks), then the share of new ones if `seen` is known."""
+    """`sample  1: name` lines (marked new or seen, with marks), then the share of new ones if `seen` is
+    known. `names` may be drawn one by one as they are printed (a generator); the drawing stops when
+    say.closed turns true (its reader has gone). Returns the names printed."""
+    printed, new = [], 0
     for i, name in enumerate(names):
-        mark = "" if seen is None or not marks else "  (seen)" if name in seen else "  (new)"
+        is_new = seen is not None and name not in seen
+        mark = "" if seen is None or not marks else "  (new)" if is_new else "  (seen)"
         say("sample %2d: %s%s" % (i + 1, name, mark))
-    if seen is not None and names:
-        new = sum(1 for n in names if n not in seen)
-        say("new (not in the training data): %d of %d (%.0f%%)" % (new, len(names), 100.0 * new / len(names)))
+        printed.append(name)
+        new += is_new
+        if getattr(say, "closed", False):
+            break
+    if seen is not None and printed:
+        say("new (not in the training data): %d of %d (%.0f%%)" % (new, len(printed), 100.0 * new / len(printed)))
+    return printed

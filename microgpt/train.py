@@ -17,6 +17,7 @@ last good one.
 Left out: learning-rate warmup, gradient clipping, weight decay. The reference has none of them.
 """
 
+import dataclasses
 import math
 import os
 import random
@@ -28,9 +29,12 @@ from .config import RESUMABLE
 from .errors import ComputeError, MicroGPTError
 from .model import GPT
 from .optim import make_optimizer
-from .runs import Interrupted, Progress, RunDir, StopRequest
+from .runs import Interrupted, Lines, Progress, RunDir, StopRequest
 
 ENGINES = {"fast": engine, "scalar": scalar_engine}
+# Of the settings a resume may change (RESUMABLE), those of that resume only: when and how it reports.
+# Checkpoints keep the run's own, so `--resume DIR --quiet` once does not make every later resume quiet.
+REPORTING = ("log_every", "eval_every", "eval_docs", "save_every", "temperature", "num_samples", "quiet")
 
 
 def get_lr(cfg, step):
@@ -191,6 +195,7 @@ def resume(run_dir, changes=None, out=None, err=None):
     ck = checkpoint.load(run.checkpoint)
     cfg = ck.config
     changes = dict(changes or {})
+    own = {name: getattr(cfg, name) for name in REPORTING}  # what the checkpoint keeps, whatever this resume says
     if changes.get("engine", "torch") != "torch":  # device and dtype are the torch engine's: leaving it drops them
         changes.setdefault("device", "auto")
         changes.setdefault("dtype", "auto")
@@ -213,23 +218,36 @@ def resume(run_dir, changes=None, out=None, err=None):
     model, optimizer, rng = checkpoint.restore(ck)
     keep, out, err = this_process(cfg, run_dir, out, err)
     run = run if keep else None
+    stored = dataclasses.replace(cfg, **own)
     if run:
         run.start_resumed(ck.step)
-        run.write_config(cfg, model.config, dataset.info())
-    return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err).loop()
+        run.write_config(stored, model.config, dataset.info())
+    return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err, stored).loop()
 
 
 class Training:
     """A run in progress: what a checkpoint saves (config, model, optimizer, random stream, step), the
-    data it trains on, and where it reports (stdout, the run directory, the progress line)."""
+    data it trains on, and where it reports (stdout, the run directory, the progress line).
 
-    def __init__(self, cfg, dataset, model, optimizer, rng, step, run, out, err):
+    `stored` is the config its checkpoints keep: cfg but for a resume's reporting settings (REPORTING).
+    Its lines go to `out` through runs.Lines: a reader that goes away (`| head`) costs the run nothing.
+    """
+
+    def __init__(self, cfg, dataset, model, optimizer, rng, step, run, out, err, stored=None):
         self.cfg, self.dataset, self.model, self.optimizer, self.rng = cfg, dataset, model, optimizer, rng
-        self.compute = make_compute(cfg, model, optimizer)
-        self.step, self.run, self.out, self.err = step, run, out or sys.stdout, err
+        self.stored = stored or cfg
+        try:
+            self.compute = make_compute(cfg, model, optimizer)
+        except BaseException:
+            if run:
+                run.close()  # the lock, for whatever runs next in this process
+            raise
+        self.step, self.run, self.err = step, run, err
+        self.say = Lines(out, err)
         self.progress = Progress(err, step, cfg.steps, not cfg.quiet)
         self.losses, self.val_loss, self.report = [], None, None
         self.tokens_seen, self.last_time = 0, time.time()
+        self.eval_cost = None  # seconds per distinct prefix, from the last evaluation: see held_out
 
     def loop(self):
         """Train from self.step to cfg.steps, evaluating, saving and logging on the way; then sample."""
@@ -270,15 +288,14 @@ class Training:
                                   % (self.step + 1, cfg.steps, self.last_good()))
             finally:
                 self.compute.close()
+                replaced = self.run and self.run.replacing  # nothing saved over the old run: its report stays
                 if self.run:
                     self.run.close()
-                self.report = report.from_training(self, final=True)
+                if not replaced:
+                    self.report = report.from_training(self, final=True)
         return self.write_samples()
 
     # --- the loop's reporting
-
-    def say(self, line):
-        print(line, file=self.out, flush=True)
 
     def introduce(self):
         cfg, dataset = self.cfg, self.dataset
@@ -311,13 +328,36 @@ class Training:
 
     def held_out(self, docs):
         batch = [self.dataset.tokenizer.frame(d) for d in docs]
-        loss, tokens = self.compute.evaluate(batch), sum(self.model.config.predictions(f) for f in batch)
+        tokens = sum(self.model.config.predictions(f) for f in batch)
+        self.progress.evaluating(self.step, len(docs), self.eval_seconds(batch))
+        loss = self.timed_evaluate(batch)
+        self.progress.close()
         self.say("eval %4d / %4d | held-out loss %.4f on %d of %d docs"
                  % (self.step, self.cfg.steps, loss, len(docs), len(self.dataset.val_docs)))
         if self.run:
             self.run.log({"step": self.step, "val_loss": loss, "val_docs": len(docs), "val_tokens": tokens})
-            report.from_training(self, final=False)
+            if not self.run.replacing:  # the old run's page stays until the new run has a checkpoint
+                report.from_training(self, final=False)
         return loss
+
+    # An evaluation's cost grows with the distinct prefixes of its documents (evaluate.py's trie), so
+    # seconds per prefix measured on one evaluation estimate the next. With none measured yet, a large
+    # evaluation first times a small one (CALIBRATE documents, about 1% of the work on the names data).
+    CALIBRATE = 32
+
+    def timed_evaluate(self, batch):
+        start = time.time()
+        loss = self.compute.evaluate(batch)
+        self.eval_cost = (time.time() - start) / max(prefixes(batch, self.model.config), 1)
+        return loss
+
+    def eval_seconds(self, batch):
+        """About how long evaluating `batch` will take; None when too small to be worth knowing."""
+        if self.progress.enabled and self.eval_cost is None and len(batch) > 8 * self.CALIBRATE:
+            self.timed_evaluate(batch[:self.CALIBRATE])
+        if self.eval_cost is None:
+            return None
+        return self.eval_cost * prefixes(batch, self.model.config)
 
     # --- checkpoints and the ways a run ends
 
@@ -326,7 +366,7 @@ class Training:
         if not all(map(math.isfinite, self.model.params)):
             raise MicroGPTError("the weights became NaN or infinite at step %d; stopped without saving: %s; try a "
                                 "smaller --lr" % (self.step, self.last_good()))
-        return checkpoint.Checkpoint(self.step, self.cfg, self.model.config, self.dataset.tokenizer.chars,
+        return checkpoint.Checkpoint(self.step, self.stored, self.model.config, self.dataset.tokenizer.chars,
                                      self.dataset.info(), self.rng.getstate(),
                                      dict(self.optimizer.state(), name=self.optimizer.name), self.model.params)
 
@@ -344,6 +384,9 @@ class Training:
         if stop.requested:  # Ctrl-C: we are between two steps, so the state is whole
             if not run:
                 raise Interrupted("interrupted at step %d of %d" % (self.step, cfg.steps))
+            if run.replacing:  # --overwrite asked to replace a run by a new one, not by a few steps of it
+                raise Interrupted("interrupted at step %d of %d, before the new run's first save; not saved: %s"
+                                  % (self.step, cfg.steps, run.last_good()))
             run.save(self.snapshot())
             raise Interrupted("interrupted at step %d of %d; checkpoint saved to %s"
                               % (self.step, cfg.steps, run.checkpoint), resume_dir=run.path)
@@ -357,16 +400,28 @@ class Training:
                               + ("; checkpoint saved to %s" % run.checkpoint if run else ""))
 
     def write_samples(self):
+        """The samples after training, each printed as it is drawn; the run is saved by now, so a Ctrl-C
+        or a closed stdout only ends the samples."""
         self.compute.sync()
         cfg = self.cfg
         decoder = getattr(self.compute, "decoder", None)  # the engine's own, if it has one
-        names = [sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature, decoder=decoder)
-                 for _ in range(cfg.num_samples)]
-        if names:
+        drawn = (sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature, decoder=decoder)
+                 for _ in range(cfg.num_samples))
+        if cfg.num_samples:
             self.say("--- inference (new, hallucinated names) ---")
-        sample.print_samples(names, set(self.dataset.train_docs), self.say, marks=False)  # the reference's lines
+        try:  # the reference's lines: no marks
+            names = sample.print_samples(drawn, set(self.dataset.train_docs), self.say, marks=False)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted while sampling; the run is complete"
+                              + ("; checkpoint saved to %s" % self.run.checkpoint if self.run else ""))
         if self.report:
             self.say("report: %s" % self.report)
         return {"model": self.model, "tokenizer": self.dataset.tokenizer, "losses": self.losses,
                 "samples": names, "config": cfg, "rng": self.rng, "val_loss": self.val_loss, "step": self.step,
                 "run_dir": self.run.path if self.run else None}
+
+
+def prefixes(batch, model_config):
+    """The distinct prefixes the model reads to score `batch`: the rows of evaluate.py's trie."""
+    levels, _ = evaluate.trie([tokens[:model_config.predictions(tokens)] for tokens in batch])
+    return sum(len(tokens) for tokens, _ in levels)
