@@ -147,7 +147,7 @@ def set_in(keys, value):
 BAD_EDITS = {
     "foreign JSON": (lambda d: d.clear() or d.update({"hello": "world"}), "not a MicroGPT checkpoint"),
     "wrong version": (set_in(["version"], 2), "version 2"),
-    "version as text": (set_in(["version"], "1"), "version '1'"),
+    "version as text": (set_in(["version"], "1"), 'version "1"'),
     "missing field": (lambda d: d.pop("rng"), "missing fields rng"),
     "unknown field": (set_in(["extra"], 1), "unknown fields extra"),
     "step as text": (set_in(["step"], "1"), "step must be a whole number"),
@@ -158,7 +158,7 @@ BAD_EDITS = {
     "weight overflow": (set_in(["weights", "wpe", "data", 2], 10 ** 400), "too large"),
     "other shape": (set_in(["weights", "wte", "shape"], [5, 9]), r"has shape \[5, 9\].*needs \[5, 8\]"),
     "short data": (lambda d: d["weights"]["lm_head"]["data"].pop(), "must be a list of 40 numbers, got 39"),
-    "other model size": (set_in(["model", "n_embd"], 16), "shape"),
+    "other model size": (set_in(["model", "n_embd"], 16), r"the model \(n_layer 1, n_embd 16, .*does not match"),
     "missing weight": (lambda d: d["weights"].pop("layer0.mlp_fc2"), "missing fields layer0.mlp_fc2"),
     "vocab mismatch": (set_in(["vocab"], list("abc")), "vocab has 3 characters"),
     "vocab repeats": (set_in(["vocab"], list("abca")), "repeated"),
