@@ -68,10 +68,12 @@ def too_big(path, kind, size, limit):
 
 
 def human_size(n):
-    """2.0 GiB, 128 MiB, 512 bytes: binary units, one decimal when it is not a whole number."""
+    """1.5 KiB, 64 MiB, 3071 bytes: binary units, with one decimal only where it is exact or small beside
+    the number (a limit of 3071 bytes must not read as 3.0 KiB)."""
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            value = n / float(1 << shift)
+        size = 1 << shift
+        if n >= size and (n * 10 % size == 0 or n >= 10 * size):
+            value = n / float(size)
             return ("%d %s" if value == int(value) else "%.1f %s") % (value, unit)
     return "%d bytes" % n
 
