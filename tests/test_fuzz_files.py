@@ -168,12 +168,12 @@ def check_checkpoint(base, raw, command):
         else:  # the reporting flags given again: only the checkpoint decides what happens
             argv = ["train", "--resume", run_dir, "--steps", "3", "--num-samples", "0", "--quiet"]
         code, err = run(argv)
-        event("exit %d" % code)  # --hypothesis-show-statistics: how many mutations were still valid
         if code == 0:
-            return  # still a valid checkpoint (a weight changed, say): it sampled, or trained on
+            return code  # still a valid checkpoint (a weight changed, say): it sampled, or trained on
         assert_one_clean_line(code, err)
         with open(path, "rb") as f:
             assert f.read() == raw  # refused, and left exactly as it was
+        return code
     finally:
         shutil.rmtree(folder)
 
@@ -181,13 +181,14 @@ def check_checkpoint(base, raw, command):
 @settings(max_examples=70)
 @given(data=st.data())
 def test_sample_a_mutated_checkpoint(base, data):
-    check_checkpoint(base, data.draw(mutated_checkpoints(base)), "sample")
+    code = check_checkpoint(base, data.draw(mutated_checkpoints(base)), "sample")
+    event("exit %d" % code)  # --hypothesis-show-statistics: how many mutations were still valid
 
 
 @settings(max_examples=50)
 @given(data=st.data())
 def test_resume_from_a_mutated_checkpoint(base, data):
-    check_checkpoint(base, data.draw(mutated_checkpoints(base)), "resume")
+    event("exit %d" % check_checkpoint(base, data.draw(mutated_checkpoints(base)), "resume"))
 
 
 @pytest.mark.parametrize("command", ["sample", "resume"])
@@ -202,7 +203,7 @@ def test_the_mutations_the_issue_found(base, command, where, value):
         raw = to_bytes(doc)
     else:
         raw = to_bytes(DEEP)
-    check_checkpoint(base, raw, command)
+    assert check_checkpoint(base, raw, command) == 1
 
 
 def test_huge_finite_weights_sample_into_one_line(base):
