@@ -11,8 +11,10 @@ over the old one (rename within a folder is atomic on POSIX and Windows), then t
 the rename itself survives a power cut. A crash at any moment leaves either the old checkpoint or the
 new one, never half of one; at worst a stray `.checkpoint.json.*.tmp` is left behind.
 
-Loading trusts nothing: every field is checked for its type and every weight matrix for its shape, and
-any problem is one MicroGPTError line naming the file.
+Loading trusts nothing: the file's size is bounded (SIZE_LIMIT) and so are its nesting and its whole
+numbers' digits; every field is checked for its type and range, every weight matrix for its shape, and
+the model's sizes against the matrices present before anything is built from them. Any problem is one
+MicroGPTError line naming the file and the field.
 
 Format, version 1 (keys in this order; the big arrays come last so `head -c 600` shows the rest):
   format "microgpt-checkpoint", version 1, step (optimizer steps taken),

@@ -8,7 +8,8 @@ dataset the characters are a..z (ids 0..25) and BOS is 26, so
 
 and the model learns from it to predict e after BOS, m after BOS e, ..., and BOS (the end) after emma.
 
-A dataset is a UTF-8 text file with one document per line (the stripped, non-empty lines). A run shuffles
+A dataset is a UTF-8 text file with one document per line (the stripped, non-empty lines; a line ends
+at LF, CRLF or CR), at most files.DATA_LIMIT bytes. A run shuffles
 the documents with its random stream, builds the tokenizer from them and holds out the last share of them
 for evaluation; the names dataset itself is downloaded once (the end of this file).
 
