@@ -11,8 +11,10 @@ over the old one (rename within a folder is atomic on POSIX and Windows), then t
 the rename itself survives a power cut. A crash at any moment leaves either the old checkpoint or the
 new one, never half of one; at worst a stray `.checkpoint.json.*.tmp` is left behind.
 
-Loading trusts nothing: every field is checked for its type and every weight matrix for its shape, and
-any problem is one MicroGPTError line naming the file.
+Loading trusts nothing: the file's size is bounded (SIZE_LIMIT) and so are its nesting and its whole
+numbers' digits; every field is checked for its type and range, every weight matrix for its shape, and
+the model's sizes against the matrices present before anything is built from them. Any problem is one
+MicroGPTError line naming the file and the field.
 
 Format, version 1 (keys in this order; the big arrays come last so `head -c 600` shows the rest):
   format "microgpt-checkpoint", version 1, step (optimizer steps taken),
@@ -23,16 +25,18 @@ Format, version 1 (keys in this order; the big arrays come last so `head -c 600`
   weights {name: {shape: [rows, cols], data: [rows*cols floats, row-major]}} in model.param_shapes order.
 """
 
+import hashlib
 import json
 import math
 import os
 import random
+import re
 from dataclasses import asdict, dataclass, fields
 
 from .config import TrainConfig
 from .data import Dataset
 from .errors import MicroGPTError
-from .files import read_bytes, sha256_of, write_atomic
+from .files import read_bytes, write_atomic
 from .model import GPT, GPTConfig, param_shapes
 from .optim import make_optimizer
 
@@ -41,6 +45,16 @@ VERSION = 1
 RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
 # config fields added since version 1 was first written: an older checkpoint ran with their defaults
 LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype")
+# A checkpoint is read whole. Its size is ~66 bytes per parameter (weight, Adam's m and v, as ~22 characters
+# of JSON each), so 256 MiB holds ~4 million parameters: more than the pure-Python engines train in days
+# (n_embd 256 and 5 layers). json.loads takes ~4 times the file's size in memory while it reads.
+SIZE_LIMIT = 256 << 20
+INT_DIGITS = 100  # the longest whole number read as one (a long --seed's)
+# The config numbers that set how much work a resumed run does before it shows anything; the command
+# line's ranges (TrainConfig.validate) have no upper end for them, a damaged file could (a batch of 10**12
+# documents, 10**6 worker processes). Each is far beyond what any run could use.
+PLAIN_KEY = re.compile(r"[A-Za-z0-9_.]{1,30}\Z")  # a key shown as it is; any other is shown as JSON
+MOST = {"steps": 10 ** 9, "batch_size": 1 << 16, "workers": 1024}
 
 
 @dataclass
@@ -89,11 +103,13 @@ def load(path):
     """The validated Checkpoint in `path`; any problem is a MicroGPTError naming the file."""
     if not os.path.lexists(path):
         raise MicroGPTError("no checkpoint at %s" % path)
-    raw = read_bytes(path, "checkpoint file")
+    raw = read_bytes(path, "checkpoint file", SIZE_LIMIT)
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+        doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant, parse_int=short_int)
     except (UnicodeDecodeError, ValueError) as e:
         raise MicroGPTError("%s is not a readable checkpoint: it is truncated or corrupted (%s)" % (path, e))
+    except RecursionError:  # the parser recurses once per level; a checkpoint has four
+        raise MicroGPTError("%s is not a MicroGPT checkpoint: its JSON nests deeper than Python can read" % path)
     try:
         return parse(doc)
     except MicroGPTError as e:
@@ -104,27 +120,51 @@ def reject_constant(name):
     raise ValueError("%s is not a number JSON allows" % name)
 
 
+def short_int(text):
+    # int() of n digits costs time quadratic in n before Python 3.11 (and is refused past 4300 since), float()
+    # linear time: a longer number than any a checkpoint holds becomes a float, refused where a whole
+    # number belongs, and read as inf (too large) where a weight does
+    return int(text) if len(text) <= INT_DIGITS else float(text)
+
+
+def shown(value, width=40):
+    """`value` as JSON, cut to `width` characters: safe to put in a one-line message whatever it holds (JSON
+    escapes line breaks, and ensure_ascii lone surrogates, which a terminal could not print)."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def parse(doc):
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise MicroGPTError("not a MicroGPT checkpoint (no \"format\": \"%s\")" % FORMAT)
     if doc.get("version") != VERSION or isinstance(doc.get("version"), bool):
-        raise MicroGPTError("checkpoint version %r, but this MicroGPT reads version %d"
-                            % (doc.get("version"), VERSION))
+        raise MicroGPTError("checkpoint version %s, but this MicroGPT reads version %d"
+                            % (shown(doc.get("version")), VERSION))
     expect_keys(doc, ("format", "version", "step", "config", "model", "vocab", "data", "rng", "optimizer",
                       "weights"), "the checkpoint")
     step = whole(doc["step"], "step")
     config = parse_config(doc["config"])
+    if step > config.steps:  # a run stops at its steps; a resume with more steps stores the new total
+        raise MicroGPTError("step is %d, beyond the run's config.steps, %d" % (step, config.steps))
     model = parse_model(doc["model"])
+    if model != config.model_config(model.vocab_size):
+        raise MicroGPTError("the model (%s) does not match the config stored with it" % describe_model(model))
     vocab = parse_vocab(doc["vocab"], model.vocab_size)
-    data = expect_dict(doc["data"], "data")
+    data = parse_data(doc["data"])
     rng_state = parse_rng(doc["rng"])
     params = parse_weights(doc["weights"], model)
     optimizer = parse_optimizer(doc["optimizer"], len(params))
-    if model != config.model_config(model.vocab_size) or optimizer["name"] != config.optimizer:
-        raise MicroGPTError("the model or optimizer does not match the config stored with it")
+    if optimizer["name"] != config.optimizer:
+        raise MicroGPTError("optimizer.name is %s but config.optimizer is %s"
+                            % (shown(optimizer["name"]), shown(config.optimizer)))
     if optimizer["name"] == "adam" and optimizer["t"] != step:
         raise MicroGPTError("Adam has taken %d steps but the checkpoint says %d" % (optimizer["t"], step))
     return Checkpoint(step, config, model, vocab, data, rng_state, optimizer, params)
+
+
+def describe_model(model):
+    return "n_layer %d, n_embd %d, n_head %d, block_size %d" % (model.n_layer, model.n_embd, model.n_head,
+                                                               model.block_size)
 
 
 def expect_dict(value, what):
@@ -140,13 +180,19 @@ def expect_keys(value, keys, what):
     if missing or extra:
         raise MicroGPTError("%s has %s" % (what, " and ".join(
             part for part in ("missing fields " + ", ".join(missing) if missing else "",
-                              "unknown fields " + ", ".join(extra) if extra else "") if part)))
+                              "unknown fields " + names_of(extra) if extra else "") if part)))
+
+
+def names_of(keys, most=3):
+    """A few of the file's own keys, escaped: they may hold anything, line breaks included."""
+    listed = ", ".join(k if PLAIN_KEY.match(k) else shown(k, 30) for k in keys[:most])
+    return listed + (" and %d more" % (len(keys) - most) if len(keys) > most else "")
 
 
 def whole(value, what):
     """A non-negative int; JSON's true/false are not numbers here, though Python treats them as 1/0."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise MicroGPTError("%s must be a whole number >= 0, got %s" % (what, json.dumps(value)[:40]))
+        raise MicroGPTError("%s must be a whole number >= 0, got %s" % (what, shown(value)))
     return value
 
 
@@ -157,7 +203,7 @@ def floats(values, n, what):
         raise MicroGPTError("%s must be a list of %d numbers, got %s" % (what, n, got))
     for i, x in enumerate(values):
         if type(x) is not float and (type(x) is not int):  # rules out bool, str, null, lists
-            raise MicroGPTError("%s[%d] is %s, not a number" % (what, i, json.dumps(x)[:40]))
+            raise MicroGPTError("%s[%d] is %s, not a number" % (what, i, shown(x)))
     try:
         out = [float(x) for x in values]
     except OverflowError:
@@ -180,8 +226,17 @@ def parse_config(d):
               isinstance(value, kind) and not isinstance(value, bool))
         if not ok:
             kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-            raise MicroGPTError("config.%s must be %s, got %s" % (name, kinds[kind], json.dumps(value)[:40]))
-    return TrainConfig(**d).validate()
+            raise MicroGPTError("config.%s must be %s, got %s" % (name, kinds[kind], shown(value)))
+        if kind is float and not math.isfinite(value):  # 1e999 is valid JSON, and reads as inf
+            raise MicroGPTError("config.%s must be a finite number, got %s" % (name, shown(value)))
+        if name in MOST and value > MOST[name]:
+            raise MicroGPTError("config.%s is %d, more than %d, the most a checkpoint may hold: the file is "
+                                "damaged" % (name, value, MOST[name]))
+    config = TrainConfig(**d)
+    try:
+        return config.validate()
+    except MicroGPTError as e:  # its messages start with the field's name
+        raise MicroGPTError("config.%s" % e)
 
 
 def parse_model(value):
@@ -198,11 +253,27 @@ def parse_model(value):
 def parse_vocab(value, vocab_size):
     if not isinstance(value, list) or not all(isinstance(ch, str) and len(ch) == 1 for ch in value):
         raise MicroGPTError("vocab must be a list of single characters")
+    for i, ch in enumerate(value):
+        # a lone surrogate is half of a UTF-16 pair (printing one fails); a line break ends a document
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise MicroGPTError("vocab[%d] is %s, a lone UTF-16 surrogate, which no UTF-8 text holds" % (i, shown(ch)))
+        if ch in "\r\n":
+            raise MicroGPTError("vocab[%d] is %s, a line break, which no document holds" % (i, shown(ch)))
     if len(set(value)) != len(value):
         raise MicroGPTError("vocab has repeated characters")
     if len(value) + 1 != vocab_size:
         raise MicroGPTError("vocab has %d characters, so vocab_size should be %d, but the model says %d"
                             % (len(value), len(value) + 1, vocab_size))
+    return value
+
+
+def parse_data(value):
+    """The identity of the training data: {path, sha256, num_docs}, as data.Dataset.info() wrote it."""
+    expect_keys(value, ("path", "sha256", "num_docs"), "data")
+    for name in ("path", "sha256"):
+        if not isinstance(value[name], str):
+            raise MicroGPTError("data.%s must be a string, got %s" % (name, shown(value[name])))
+    whole(value["num_docs"], "data.num_docs")
     return value
 
 
@@ -214,7 +285,7 @@ def parse_rng(value):
     whole(version, "rng version")
     for w in words:
         if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w < 2 ** 32:
-            raise MicroGPTError("rng state holds %s, not a 32-bit word" % json.dumps(w)[:40])
+            raise MicroGPTError("rng state holds %s, not a 32-bit word" % shown(w))
     if gauss_next is not None:
         gauss_next = floats([gauss_next], 1, "rng gauss_next")[0]
     state = (version, tuple(words), gauss_next)
@@ -226,6 +297,13 @@ def parse_rng(value):
 
 
 def parse_weights(value, model):
+    expect_dict(value, "weights")
+    # counted before param_shapes lists them (a damaged n_layer of a billion would take minutes to list);
+    # a layer's worth or less missing is named field by field below
+    matrices = 3 + 6 * model.n_layer
+    if matrices > len(value) + 6:
+        raise MicroGPTError("weights has %d matrices, but model.n_layer %d needs %d (3 + 6 per layer)"
+                            % (len(value), model.n_layer, matrices))
     shapes = param_shapes(model)
     expect_keys(value, [name for name, _, _ in shapes], "weights")
     params = []
@@ -234,7 +312,7 @@ def parse_weights(value, model):
         expect_keys(w, ("shape", "data"), "weights." + name)
         if w["shape"] != [rows, cols]:
             raise MicroGPTError("weights.%s has shape %s, but the model config needs [%d, %d]"
-                                % (name, json.dumps(w["shape"])[:40], rows, cols))
+                                % (name, shown(w["shape"]), rows, cols))
         params += floats(w["data"], rows * cols, "weights.%s.data" % name)
     return params
 
@@ -252,7 +330,7 @@ def parse_optimizer(value, n):
             raise MicroGPTError("optimizer.v holds a negative value")
         return {"name": "adam", "t": whole(value["t"], "optimizer.t"),
                 "m": floats(value["m"], n, "optimizer.m"), "v": v}
-    raise MicroGPTError("optimizer.name must be \"adam\" or \"sgd\", got %s" % json.dumps(name)[:40])
+    raise MicroGPTError("optimizer.name must be \"adam\" or \"sgd\", got %s" % shown(name))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -275,9 +353,11 @@ def training_data(ck, path=None):
     path = path or ck.data.get("path")
     if not isinstance(path, str) or not os.path.isfile(path):
         raise MicroGPTError("the training data %s is not there" % path)
-    if sha256_of(path) != ck.data.get("sha256"):
+    raw = read_bytes(path)  # read once, then checked: the bytes hashed are the bytes trained on
+    if hashlib.sha256(raw).hexdigest() != ck.data.get("sha256"):
         raise MicroGPTError("%s has changed since training" % path)
-    dataset = Dataset(path, random.Random(ck.config.seed), ck.config.val_fraction)
+    # a run trained before a held-out share of no documents was refused goes on as it began: without one
+    dataset = Dataset(path, random.Random(ck.config.seed), ck.config.val_fraction, raw=raw, need_held_out=False)
     if dataset.tokenizer.chars != ck.vocab:
         raise MicroGPTError("the vocabulary of %s does not match the checkpoint's" % path)
     return dataset

@@ -6,19 +6,76 @@ Not part of the learning path: nothing here is about GPTs.
 
 import hashlib
 import os
+import stat
 
 from .errors import MicroGPTError
 
+# The most a data file may hold: it is read whole into memory. 64 MiB is ~290 times the names dataset,
+# more text than a pure-Python model reads in days of training, and its documents cost Python far more
+# than their bytes: a file of two-letter lines takes ~30 bytes of memory per byte of file and ~20 s to
+# shuffle, so a much bigger file would exhaust memory or patience before the first step. (A checkpoint's
+# limit is in checkpoint.py.)
+DATA_LIMIT = 64 << 20
 
-def read_bytes(path, kind="text file"):
-    """The bytes of the file at `path`; a directory, a missing or an unreadable file is one clear line."""
-    if os.path.isdir(path):
-        raise MicroGPTError("%s is a directory, not a %s" % (path, kind))
+SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_bytes(path, kind="text file", limit=DATA_LIMIT):
+    """The bytes of the file at `path`, at most `limit` of them.
+
+    Anything but a regular file is refused before it is opened for reading: a FIFO with no writer would
+    block forever, /dev/zero never ends. The file is opened non-blocking (a FIFO swapped in after the
+    check cannot hang either) and checked again; at most limit + 1 bytes are read, so a file that grows
+    while being read is refused too rather than read whole.
+    """
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise MicroGPTError("%s is a directory, not a %s" % (path, kind))
+        refuse_special(path, mode, kind)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as e:
         raise MicroGPTError("cannot read %s: %s" % (path, e.strerror or e))
+    except ValueError:  # a NUL character in the name: no file can have it
+        raise MicroGPTError("cannot read %r: a file name cannot hold a NUL character" % path)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            refuse_special(path, info.st_mode, kind)
+            if info.st_size > limit:
+                raise too_big(path, kind, info.st_size, limit)
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise MicroGPTError("cannot read %s: %s" % (path, e.strerror or e))
+    if len(raw) > limit:
+        raise too_big(path, kind, None, limit)
+    return raw
+
+
+def refuse_special(path, mode, kind):
+    for test, what in SPECIAL:
+        if test(mode):
+            raise MicroGPTError("%s is %s, not a %s; pass a regular file" % (path, what, kind))
+    if not stat.S_ISREG(mode):
+        raise MicroGPTError("%s is not a regular file, so it cannot be a %s; pass a regular file" % (path, kind))
+
+
+def too_big(path, kind, size, limit):
+    size = "more than %s" % human_size(limit) if size is None else human_size(size)
+    return MicroGPTError("%s is %s, more than the %s a %s may be; pass a smaller file"
+                         % (path, size, human_size(limit), kind))
+
+
+def human_size(n):
+    """1.5 KiB, 64 MiB, 3071 bytes: binary units, with one decimal only where it is exact or small beside
+    the number (a limit of 3071 bytes must not read as 3.0 KiB)."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        size = 1 << shift
+        if n >= size and (n * 10 % size == 0 or n >= 10 * size):
+            value = n / float(size)
+            return ("%d %s" if value == int(value) else "%.1f %s") % (value, unit)
+    return "%d bytes" % n
 
 
 def sha256_of(path):

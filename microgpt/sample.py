@@ -27,6 +27,11 @@ from .errors import MicroGPTError
 from .runs import Lines
 
 
+class Overflow(MicroGPTError, ArithmeticError):
+    """Logits that are not finite: one line for the user, and an ArithmeticError for whoever samples only
+    if the numbers allow (the report)."""
+
+
 def softmax(logits):
     # exp(l - max) / total: the max changes nothing but keeps exp from overflowing. The reference's
     # arithmetic: total summed left to right from 0 (what sum() did before Python 3.12), e * total**-1.
@@ -99,7 +104,12 @@ def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, to
     out = list(ids)
     choices = range(tokenizer.vocab_size)
     for _ in range(len(ids), max_len):
-        probs = next_token_probs(feed(token), temperature, top_k)
+        logits = feed(token)
+        if not all(map(math.isfinite, logits)):  # weights so large that the forward pass overflowed
+            raise Overflow("the model's scores for the next character are not finite numbers: its weights "
+                                "are too large (up to %.3g; a diverged run's); sample from an earlier checkpoint "
+                                "or train again with a smaller --lr" % max(map(abs, model.params)))
+        probs = next_token_probs(logits, temperature, top_k)
         token = rng.choices(choices, weights=probs)[0]
         if token == tokenizer.bos:
             break

@@ -147,7 +147,7 @@ def set_in(keys, value):
 BAD_EDITS = {
     "foreign JSON": (lambda d: d.clear() or d.update({"hello": "world"}), "not a MicroGPT checkpoint"),
     "wrong version": (set_in(["version"], 2), "version 2"),
-    "version as text": (set_in(["version"], "1"), "version '1'"),
+    "version as text": (set_in(["version"], "1"), 'version "1"'),
     "missing field": (lambda d: d.pop("rng"), "missing fields rng"),
     "unknown field": (set_in(["extra"], 1), "unknown fields extra"),
     "step as text": (set_in(["step"], "1"), "step must be a whole number"),
@@ -158,7 +158,7 @@ BAD_EDITS = {
     "weight overflow": (set_in(["weights", "wpe", "data", 2], 10 ** 400), "too large"),
     "other shape": (set_in(["weights", "wte", "shape"], [5, 9]), r"has shape \[5, 9\].*needs \[5, 8\]"),
     "short data": (lambda d: d["weights"]["lm_head"]["data"].pop(), "must be a list of 40 numbers, got 39"),
-    "other model size": (set_in(["model", "n_embd"], 16), "shape"),
+    "other model size": (set_in(["model", "n_embd"], 16), r"the model \(n_layer 1, n_embd 16, .*does not match"),
     "missing weight": (lambda d: d["weights"].pop("layer0.mlp_fc2"), "missing fields layer0.mlp_fc2"),
     "vocab mismatch": (set_in(["vocab"], list("abc")), "vocab has 3 characters"),
     "vocab repeats": (set_in(["vocab"], list("abca")), "repeated"),
@@ -201,3 +201,71 @@ def test_missing_file_and_directory(tmp_path):
         checkpoint.load(str(tmp_path / "nope.json"))
     with pytest.raises(MicroGPTError, match="is a directory"):
         checkpoint.load(str(tmp_path))
+
+
+# --------------------------------------------------------------------------------------------------
+# hostile files: each refused at once, before anything is built from what they claim
+
+HOSTILE_EDITS = {
+    "lone surrogate in vocab": (set_in(["vocab", 1], "\ud800"), r'vocab\[1\] is "\\ud800", a lone UTF-16 surrogate'),
+    "line break in vocab": (set_in(["vocab", 0], "\r"), r'vocab\[0\] is "\\r", a line break'),
+    "huge n_layer": (lambda d: (d["model"].update(n_layer=10 ** 9), d["config"].update(n_layer=10 ** 9)),
+                     r"weights has 9 matrices, but model.n_layer 1000000000 needs 6000000003"),
+    "huge n_embd": (lambda d: (d["model"].update(n_embd=10 ** 8), d["config"].update(n_embd=10 ** 8)),
+                    r"weights.wte has shape \[5, 8\], but the model config needs \[5, 100000000\]"),
+    "huge block_size": (lambda d: (d["model"].update(block_size=10 ** 9), d["config"].update(block_size=10 ** 9)),
+                        r"weights.wpe has shape \[4, 8\], but the model config needs \[1000000000, 8\]"),
+    "huge batch_size": (set_in(["config", "batch_size"], 10 ** 12), r"config.batch_size is 1000000000000, more than "
+                        r"65536, the most a checkpoint may hold"),
+    "huge steps": (set_in(["config", "steps"], 10 ** 15), "config.steps is 1000000000000000, more than"),
+    "huge workers": (set_in(["config", "workers"], 10 ** 6), "config.workers is 1000000, more than 1024"),
+    "step past steps": (lambda d: (d.update(step=5000), d["optimizer"].update(t=5000)),
+                        "step is 5000, beyond the run's config.steps, 1000"),
+    "config out of range": (set_in(["config", "steps"], 0), "config.steps must be at least 1, got 0"),
+    "config inf": (set_in(["config", "eps"], 10 ** 400), "config.eps must be a finite number, got Infinity"),
+    "model differs from config": (set_in(["model", "n_layer"], 2), r"the model \(n_layer 2, .*does not match"),
+    "long seed": (set_in(["config", "seed"], 10 ** 200), "config.seed must be a whole number, got 1e"),
+    "data path": (set_in(["data", "path"], ["a"]), r'data.path must be a string, got \["a"\]'),
+    "data missing": (lambda d: d["data"].pop("sha256"), "data has missing fields sha256"),
+    "data count": (set_in(["data", "num_docs"], -3), "data.num_docs must be a whole number >= 0, got -3"),
+    "field name with a line break": (set_in(["model", "x\ny"], 1), r'model has unknown fields "x\\ny"'),
+    "many unknown fields": (lambda d: d["model"].update({"k%d" % i: i for i in range(50)}),
+                            "unknown fields k0, k1, k2 and 47 more"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_EDITS))
+def test_hostile_checkpoints_are_one_short_line(tmp_path, name):
+    path, doc = saved_doc(tmp_path)
+    change, message = HOSTILE_EDITS[name]
+    with open(path, "w") as f:
+        json.dump(edit(doc, change), f)
+    with pytest.raises(MicroGPTError, match=message) as e:
+        checkpoint.load(path)
+    text = str(e.value)
+    assert text.startswith(path + ": ") and "\n" not in text and len(text) < 300 + len(path)
+    text.encode("ascii")  # whatever the file held, the message prints on any terminal
+
+
+def test_deep_nesting_is_one_line(tmp_path):
+    path = str(tmp_path / "ck.json")
+    with open(path, "w") as f:
+        f.write("[" * 100000 + "]" * 100000)
+    with pytest.raises(MicroGPTError) as e:
+        checkpoint.load(path)
+    assert str(e.value) == "%s is not a MicroGPT checkpoint: its JSON nests deeper than Python can read" % path
+
+
+def test_a_checkpoint_beyond_the_size_limit(tmp_path, monkeypatch):
+    path, _ = saved_doc(tmp_path)
+    monkeypatch.setattr(checkpoint, "SIZE_LIMIT", 1 << 10)
+    with pytest.raises(MicroGPTError) as e:
+        checkpoint.load(path)
+    assert str(e.value).startswith(path + " is ") and "more than the 1 KiB a checkpoint file may be" in str(e.value)
+
+
+def test_the_limits_fit_the_largest_models_the_engines_train():
+    # ~66 bytes of JSON per parameter: 4 million of them (n_embd 256, 5 layers) fit
+    cfg = GPTConfig(vocab_size=100, n_layer=5, n_embd=256, n_head=4, block_size=256)
+    params = sum(rows * cols for _, rows, cols in checkpoint.param_shapes(cfg))
+    assert 3.5e6 < params and params * 66 < checkpoint.SIZE_LIMIT

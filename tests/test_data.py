@@ -126,3 +126,47 @@ def test_split_docs_holds_out_the_end():
     docs = ["d%d" % i for i in range(10)]
     assert data.split_docs(docs, 0.2) == (docs[:8], docs[8:])
     assert data.split_docs(docs, 0.0) == (docs, [])
+
+
+@pytest.mark.parametrize("raw", [b"emma\rolivia\r\rava\r", b"emma\r\nolivia\n\rava", b"emma\rolivia\n\r\nava"])
+def test_old_mac_line_endings_are_lines_too(tmp_path, raw):
+    docs = data.load_docs(write(tmp_path, raw))
+    assert docs == ["emma", "olivia", "ava"]  # no document ever holds a raw "\r"
+
+
+def test_line_numbers_count_every_kind_of_line_break(tmp_path):
+    path = write(tmp_path, b"emma\rolivia\r\nava\rJos\xe9\n")
+    assert one_line_error(data.load_docs, path) == \
+        "%s line 4 is not valid UTF-8 (byte 4); save the file as UTF-8" % path
+
+
+@pytest.mark.parametrize("raw, line", [(b"\x00\x00\x00\x00", 1), (b"emma\nolivia\nav\x00a\n", 3),
+                                       (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 1)])
+def test_a_binary_file_that_happens_to_be_utf8(tmp_path, raw, line):
+    path = write(tmp_path, raw)
+    assert one_line_error(data.load_docs, path) == ("%s line %d holds a NUL byte: it is a binary file, not text; "
+                                                    "pass a UTF-8 text file with one document per line" % (path, line))
+
+
+@pytest.mark.parametrize("n, fraction, enough", [(5, 0.1, 10), (1, 0.5, 2), (9, 0.1, 10), (3, 0.3, 4), (99, 0.01, 100)])
+def test_a_share_that_holds_out_no_document_is_refused(n, fraction, enough):
+    docs = ["d%d" % i for i in range(n)]
+    message = one_line_error(data.split_docs, docs, fraction, "tiny.txt")
+    assert message == ("tiny.txt has %d document%s: --val-fraction %s holds out none of them (that takes %d or more); "
+                       "pass --val-fraction 0 to train without a held-out loss, or a larger --val-fraction"
+                       % (n, "s" * (n != 1), fraction, enough))
+    bigger = ["d%d" % i for i in range(enough)]
+    assert len(data.split_docs(bigger, fraction)[1]) == 1  # the count it names is the least that holds one out
+    assert data.split_docs(docs, fraction, need_held_out=False) == (docs, [])  # an old run goes on without one
+    assert data.split_docs(docs, 0.0) == (docs, [])
+
+
+@given(st.integers(1, 300), st.floats(0.001, 0.99))
+def test_the_count_named_is_the_least_that_holds_out_one(n, fraction):
+    docs = list(range(n))
+    if int(n * fraction) >= 1:
+        train, val = data.split_docs(docs, fraction)
+        assert val and train and train + val == docs
+    else:
+        enough = int(one_line_error(data.split_docs, docs, fraction).split("that takes ")[1].split()[0])
+        assert int(enough * fraction) >= 1 and int((enough - 1) * fraction) == 0

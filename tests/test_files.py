@@ -36,3 +36,46 @@ def test_reading_a_directory_or_a_missing_file_is_one_line(tmp_path):
     assert "is a directory, not a checkpoint file" in one_line_error(files.read_bytes, str(tmp_path), "checkpoint file")
     missing = str(tmp_path / "nope.txt")
     assert one_line_error(files.read_bytes, missing) == "cannot read %s: No such file or directory" % missing
+
+
+def test_special_files_are_refused_before_they_are_read(tmp_path):
+    # a socket is safe to try in-process (opening one fails at once); a FIFO and /dev/zero, which would
+    # hang or never end if they were read, are tried in a real process in test_fuzz_files.py
+    import socket
+    if not hasattr(socket, "AF_UNIX"):
+        pytest.skip("no Unix sockets here")
+    path = str(tmp_path / "sock")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(path)
+        assert one_line_error(files.read_bytes, path) == \
+            "%s is a socket, not a text file; pass a regular file" % path
+
+
+def test_a_file_beyond_the_limit_is_refused_with_its_size(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"a\n" * 1536)  # 3 KiB
+    assert files.read_bytes(str(path), limit=3072) == b"a\n" * 1536  # the limit itself is allowed
+    message = one_line_error(files.read_bytes, str(path), "text file", 3071)
+    assert message == "%s is 3 KiB, more than the 3071 bytes a text file may be; pass a smaller file" % path
+
+
+def test_a_file_that_grows_while_it_is_read_is_cut_at_the_limit(tmp_path, monkeypatch):
+    # st_size said small, the file then held more: at most limit + 1 bytes are ever read
+    path = tmp_path / "growing.txt"
+    path.write_bytes(b"x" * 5000)
+    real_fstat = os.fstat
+
+    class Small:
+        def __init__(self, info):
+            self.st_mode, self.st_size = info.st_mode, 10
+    monkeypatch.setattr(os, "fstat", lambda fd: Small(real_fstat(fd)))
+    assert "more than 100 bytes" in one_line_error(files.read_bytes, str(path), "text file", 100)
+
+
+def test_a_name_with_a_nul_character(tmp_path):
+    assert "cannot hold a NUL character" in one_line_error(files.read_bytes, "a\0b")
+
+
+def test_sizes_read_as_a_person_would_say_them():
+    assert [files.human_size(n) for n in (0, 1023, 1024, 1536, 3071, 64 << 20, (3 << 30) + (1 << 29))] == \
+        ["0 bytes", "1023 bytes", "1 KiB", "1.5 KiB", "3071 bytes", "64 MiB", "3.5 GiB"]
