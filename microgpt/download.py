@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import os
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -30,7 +31,7 @@ URL_ENV = "MICROGPT_NAMES_URL"  # another address for the names file (a mirror; 
 
 TIMEOUT = 30.0  # seconds to connect, and seconds of silence allowed between two reads
 DEADLINE = 120.0  # seconds for the whole download: 228 KB in two minutes is under 2 KB/s
-MAX_BYTES = 4 << 20  # a body over 4 MiB is not the names file (it is 18 times smaller): refused unread
+MAX_BYTES = 4 * 10 ** 6  # a body over 4 MB is not the names file (17 times smaller): refused, not read
 CHUNK = 1 << 16
 HINT = "pass --data FILE to train on a local text file"
 
@@ -146,9 +147,8 @@ def read_body(response, url, max_bytes, progress):
     while True:
         try:
             chunk = response.read(CHUNK)
-        except http.client.IncompleteRead as e:  # a chunked body cut short
-            got += len(e.partial)
-            raise failure(url, "the connection closed after %s of the body" % size(got))
+        except http.client.IncompleteRead:  # a chunked body cut short
+            raise failure(url, "the connection closed before the end of the body")
         if not chunk:
             break
         got += len(chunk)
@@ -157,6 +157,7 @@ def read_body(response, url, max_bytes, progress):
                           % (size(max_bytes), size(NAMES_SIZE)))
         chunks.append(chunk)
         progress.update(got)
+    progress.update(got, force=True)  # the last figure, whatever the throttle skipped
     if expected is not None and got < expected:
         raise failure(url, "the connection closed after %s of the %s promised" % (size(got), size(expected)))
     if got == 0:
@@ -176,6 +177,8 @@ def reason(e, timeout):
             where = e.headers.get("Location") if e.headers else None
             if "infinite loop" in str(e.msg):
                 return "the server redirects in a loop or too many times (HTTP %d, last to %s)" % (e.code, where)
+            if not where:
+                return "the server sent a redirect (HTTP %d) without saying where to" % e.code
             return "the server sent a redirect that cannot be followed (HTTP %d to %s)" % (e.code, where)
         return "the server answered HTTP %d (%s)" % (e.code, e.reason)
     inner = e.reason if isinstance(e, urllib.error.URLError) else e  # the socket's error, or a str
@@ -190,7 +193,10 @@ def reason(e, timeout):
     if isinstance(inner, http.client.InvalidURL):
         return "not a valid address (%s)" % inner
     if isinstance(inner, http.client.HTTPException):
-        return "the server's answer is not valid HTTP (%s)" % type(inner).__name__
+        return "the answer is not HTTP (is it the right address and port?)"
+    if isinstance(inner, ssl.SSLError):
+        return "the secure connection failed (%s)" % (getattr(inner, "verify_message", None) or inner.reason
+                                                     or first_line(inner))
     if isinstance(inner, OSError) and inner.strerror:
         return "%s (is the network up?)" % inner.strerror
     return first_line(inner)
