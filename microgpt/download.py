@@ -301,26 +301,22 @@ def size(n):
 
 
 class Progress:
-    """What is fetched and how far. On a terminal one line redrawn in place (at most ten times a second),
-    anywhere else (a log file, a pipe) a single line when the download starts."""
+    """What is fetched and how far: one line that names the address and the file, then, on a terminal only,
+    a short line below it redrawn in place (at most ten times a second) with the bytes so far. Anywhere else
+    (a log file, a pipe) the first line is all."""
 
     def __init__(self, url, path, stream=None, log=None):
-        self.what = "downloading the names dataset from %s" % url
-        self.path = path
-        self.stream, self.log = stream, log
+        self.stream = stream
         self.tty = stream is not None and callable(getattr(stream, "isatty", None)) and stream.isatty()
         self.total, self.drawn, self.width, self.last = None, False, 0, 0.0
-        self.say("%s to %s" % (self.what, path))
-
-    def say(self, line):
-        if self.tty:
-            self.draw(line)
-        elif self.stream is not None:
-            print(line, file=self.stream, flush=True)
-        elif self.log is not None:
-            self.log(line)
+        line = "downloading the names dataset from %s to %s" % (url, path)
+        if stream is not None:
+            print(line, file=stream, flush=True)
+        elif log is not None:
+            log(line)
 
     def draw(self, line):
+        # kept short, so it never wraps: a wrapped line cannot be redrawn with a carriage return
         self.stream.write("\r" + line + " " * max(0, self.width - len(line)))
         self.stream.flush()
         self.width, self.drawn = len(line), True
@@ -335,13 +331,13 @@ class Progress:
             return
         self.last = now
         if self.total:
-            self.draw("%s: %s of %s (%d%%)" % (self.what, size(got), size(self.total), 100 * got // self.total))
+            self.draw("  %d%% (%s of %s)" % (100 * got // self.total, size(got), size(self.total)))
         else:
-            self.draw("%s: %s" % (self.what, size(got)))
+            self.draw("  %s" % size(got))
 
     def done(self, got):
         if self.tty:
-            self.draw("downloaded the names dataset (%s) to %s" % (size(got), self.path))
+            self.draw("  %s, verified" % size(got))
             self.end()
 
     def end(self):
@@ -350,4 +346,3 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.drawn = False
-
