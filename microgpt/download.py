@@ -66,13 +66,13 @@ def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, 
     path = os.path.join(folder, "names.txt")
     if is_cached(path):
         return path
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not url.isprintable():
         raise MicroGPTError("cannot download the names dataset from %r%s: not an http:// or https:// address; %s"
                             % (url, source, HINT))
     progress = Progress(url, path, stream, log)
     try:
-        body = fetch(url, timeout, deadline, max_bytes, progress)
-        verify(body, url, source)
+        body = fetch(url, url + source, timeout, deadline, max_bytes, progress)
+        verify(body, url + source)
         save(path, folder, body)
     except KeyboardInterrupt:
         progress.end()
@@ -89,12 +89,11 @@ def resolve(path, log=None, stream=None):
     return path or ensure_names(log=log, stream=stream)
 
 
-def verify(body, url, source):
+def verify(body, where):
     digest = hashlib.sha256(body).hexdigest()
     if digest != NAMES_SHA256:
-        raise MicroGPTError("the download from %s%s is not the names dataset: %d bytes with SHA-256 %s, expected "
-                            "%d bytes with SHA-256 %s; %s"
-                            % (url, source, len(body), digest, NAMES_SIZE, NAMES_SHA256, HINT))
+        raise MicroGPTError("the download from %s is not the names dataset: %d bytes with SHA-256 %s, expected "
+                            "%d bytes with SHA-256 %s; %s" % (where, len(body), digest, NAMES_SIZE, NAMES_SHA256, HINT))
 
 
 def save(path, folder, body):
@@ -112,35 +111,38 @@ def save(path, folder, body):
 # the transfer: connect, follow redirects, read within the limits
 
 
-def fetch(url, timeout, deadline, max_bytes, progress):
-    """The body at `url`, at most `max_bytes` of it, within `deadline` seconds; else one-line MicroGPTError."""
+def fetch(url, where, timeout, deadline, max_bytes, progress):
+    """The body at `url`, at most `max_bytes` of it, within `deadline` seconds; else one-line MicroGPTError
+    naming `where` (the address, and where it came from)."""
     watch = Deadline(deadline)
     opener = urllib.request.build_opener(WatchedHTTP(watch), WatchedHTTPS(watch), Redirects())
     try:
         with watch:
             with opener.open(url, timeout=min(timeout, deadline)) as response:
-                body = read_body(response, url, max_bytes, progress)
+                body = read_body(response, where, max_bytes, progress)
             if watch.expired:  # the body ended because the deadline shut the socket: it is only a part
-                raise failure(url, watch.message())
+                raise failure(where, watch.message())
             return body
-    except MicroGPTError as e:
+    except MicroGPTError:
         if watch.expired:  # the deadline shut the socket, and what that did to the read is beside the point
-            raise failure(url, watch.message())
-        raise e
+            raise failure(where, watch.message())
+        raise
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-        raise failure(url, watch.message() if watch.expired else reason(e, timeout))
+        raise failure(where, watch.message() if watch.expired else reason(e, timeout))
 
 
-def failure(url, why):
-    return MicroGPTError("could not download the names dataset from %s: %s; %s" % (url, why, HINT))
+def failure(where, why):
+    # what a server sent (a reason phrase, a Location) may hold escape codes for the user's terminal
+    why = "".join(c if c.isprintable() else "?" for c in why)
+    return MicroGPTError("could not download the names dataset from %s: %s; %s" % (where, why, HINT))
 
 
-def read_body(response, url, max_bytes, progress):
+def read_body(response, where, max_bytes, progress):
     """Read in chunks, counting: a body over the limit is refused by its Content-Length before any of it is
     read, or as soon as it passes the limit, so memory stays under max_bytes whatever the server sends."""
     expected = content_length(response)
     if expected is not None and expected > max_bytes:
-        raise failure(url, "the server offers %s, more than the %s limit (the names file is %s)"
+        raise failure(where, "the server offers %s, more than the %s limit (the names file is %s)"
                       % (size(expected), size(max_bytes), size(NAMES_SIZE)))
     progress.start(expected)
     chunks, got = [], 0
@@ -148,20 +150,20 @@ def read_body(response, url, max_bytes, progress):
         try:
             chunk = response.read(CHUNK)
         except http.client.IncompleteRead:  # a chunked body cut short
-            raise failure(url, "the connection closed before the end of the body")
+            raise failure(where, "the connection closed before the end of the body")
         if not chunk:
             break
         got += len(chunk)
         if got > max_bytes:
-            raise failure(url, "the server sent more than the %s limit (the names file is %s)"
+            raise failure(where, "the server sent more than the %s limit (the names file is %s)"
                           % (size(max_bytes), size(NAMES_SIZE)))
         chunks.append(chunk)
         progress.update(got)
     progress.update(got, force=True)  # the last figure, whatever the throttle skipped
     if expected is not None and got < expected:
-        raise failure(url, "the connection closed after %s of the %s promised" % (size(got), size(expected)))
+        raise failure(where, "the connection closed after %s of the %s promised" % (size(got), size(expected)))
     if got == 0:
-        raise failure(url, "the server sent an empty file")
+        raise failure(where, "the server sent an empty file")
     return b"".join(chunks)
 
 
