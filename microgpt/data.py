@@ -11,20 +11,17 @@ and the model learns from it to predict e after BOS, m after BOS e, ..., and BOS
 A dataset is a UTF-8 text file with one document per line (the stripped, non-empty lines; a line ends
 at LF, CRLF or CR), at most files.DATA_LIMIT bytes. A run shuffles
 the documents with its random stream, builds the tokenizer from them and holds out the last share of them
-for evaluation; the names dataset itself is downloaded once (the end of this file).
+for evaluation; the names dataset itself is downloaded once (download.py).
 
 Left out: subword tokenizers (BPE). With 27 tokens the model and this file stay tiny.
 """
 
 import hashlib
-import http.client
 import math
 import os
-import urllib.error
-import urllib.request
 
 from .errors import MicroGPTError
-from .files import read_bytes, sha256_of, write_atomic
+from .files import read_bytes
 
 # --------------------------------------------------------------------------------------------------
 # the tokenizer
@@ -145,56 +142,7 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------------------------------
-# the names dataset, downloaded once into the user's cache
+# the names dataset, downloaded once into the user's cache: its many ways to fail are download.py's
 
-NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
-NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
-CACHE_ENV = "MICROGPT_CACHE_DIR"  # where the downloaded dataset is kept
-URL_ENV = "MICROGPT_NAMES_URL"  # another address for the names file (a mirror; the tests' local server)
-
-
-def cache_dir():
-    """$MICROGPT_CACHE_DIR, else $XDG_CACHE_HOME/microgpt, else ~/.cache/microgpt."""
-    if os.environ.get(CACHE_ENV):
-        return os.environ[CACHE_ENV]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "microgpt")
-
-
-def ensure_names(url=None, folder=None, timeout=30.0, log=None):
-    """Path of names.txt in the cache, downloading and verifying it first if needed.
-
-    The address is `url`, else $MICROGPT_NAMES_URL, else NAMES_URL; whatever it is, the bytes must have
-    the SHA-256 of the original file.
-    """
-    url = url or os.environ.get(URL_ENV) or NAMES_URL
-    folder = folder or cache_dir()
-    path = os.path.join(folder, "names.txt")
-    if os.path.isfile(path) and sha256_of(path) == NAMES_SHA256:
-        return path
-    hint = "pass --data FILE to train on a local text file"
-    if log:
-        log("downloading %s -> %s" % (url, path))
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read()
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-        # an HTTPError's own text has the status code ("HTTP Error 404: Not Found"); its reason has not
-        reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
-        raise MicroGPTError("could not download the names dataset from %s (%s); %s" % (url, reason, hint))
-    digest = hashlib.sha256(body).hexdigest()
-    if digest != NAMES_SHA256:
-        raise MicroGPTError("the download from %s has SHA-256 %s, expected %s; %s"
-                            % (url, digest, NAMES_SHA256, hint))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        write_atomic(path, body)
-    except OSError as e:
-        raise MicroGPTError("cannot write the dataset to %s (%s); set %s to another folder or %s"
-                            % (folder, e.strerror or e, CACHE_ENV, hint))
-    return path
-
-
-def resolve(path, log=None):
-    """The file a run trains on: `path`, or "" for the names dataset (downloaded on first use)."""
-    return path or ensure_names(log=log)
+from .download import CACHE_ENV, NAMES_SHA256, NAMES_URL, URL_ENV, cache_dir, ensure_names, resolve  # noqa: E402,F401,I001
+from .files import sha256_of  # noqa: E402,F401,I001  (data.sha256_of was here before the download moved)

@@ -171,7 +171,7 @@ def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
     cfg.validate()
     run_dir, out, err = this_process(cfg, run_dir, out, err or sys.stderr)
     rng = random.Random(cfg.seed)  # one stream: the shuffle, then the weights, then the samples
-    dataset = data.Dataset(data.resolve(cfg.data, log=lambda m: print(m, file=err)), rng, cfg.val_fraction)
+    dataset = data.Dataset(data.resolve(cfg.data, stream=err), rng, cfg.val_fraction)
     model = GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
     optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
     run = None
@@ -210,7 +210,7 @@ def resume(run_dir, changes=None, out=None, err=None):
         raise MicroGPTError("%s has already trained %d of %d steps; pass a larger --steps to train on"
                             % (run_dir, ck.step, cfg.steps))
     # the very same documents in the very same order, or the continuation would not be exact
-    path = changes.get("data") or (None if cfg.data else data.resolve("", log=lambda m: print(m, file=err)))
+    path = changes.get("data") or (None if cfg.data else data.resolve("", stream=err))
     try:
         dataset = checkpoint.training_data(ck, path)
     except MicroGPTError as e:

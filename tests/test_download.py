@@ -114,3 +114,19 @@ def test_unwritable_cache_is_one_line(http_server, names_bytes, tmp_path, monkey
     server = http_server({"/names.txt": names_bytes})
     message = one_line_error(data.ensure_names, server.url("/names.txt"))
     assert "MICROGPT_CACHE_DIR" in message and "--data" in message
+
+
+def test_data_keeps_the_download_names():
+    from microgpt import download
+    assert data.ensure_names is download.ensure_names and data.resolve is download.resolve
+    assert data.cache_dir is download.cache_dir and data.NAMES_SHA256 == download.NAMES_SHA256
+    assert (data.NAMES_URL, data.CACHE_ENV, data.URL_ENV) == (download.NAMES_URL, "MICROGPT_CACHE_DIR",
+                                                              "MICROGPT_NAMES_URL")
+
+
+def test_a_failed_download_keeps_the_cached_file(http_server, cache):
+    cache.mkdir()
+    (cache / "names.txt").write_bytes(b"not the names\n")
+    server = http_server({})
+    assert "404" in download_error(server.url("/names.txt"))
+    assert listing(cache) == ["names.txt"] and (cache / "names.txt").read_bytes() == b"not the names\n"

@@ -12,7 +12,8 @@ MODULES = sorted(f for f in os.listdir(PACKAGE) if f.endswith(".py"))
 STDLIB = getattr(sys, "stdlib_module_names", None) or {  # Python 3.10+ knows its own; else the ones we use
     "argparse", "array", "collections", "contextlib", "dataclasses", "functools", "hashlib", "html", "http",
     "inspect", "io", "json", "linecache", "math", "multiprocessing", "operator", "os", "platform", "random", "re",
-    "shlex", "signal", "stat", "struct", "subprocess", "sys", "tempfile", "threading", "time", "urllib"}
+    "shlex", "signal", "socket", "ssl", "stat", "struct", "subprocess", "sys", "tempfile", "threading", "time",
+    "urllib"}
 OPTIONAL = {"torch_engine.py": {"torch"}}  # the one module allowed an import from outside, lazily
 
 

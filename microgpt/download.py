@@ -1,0 +1,350 @@
+"""The names dataset: downloaded once into the user's cache, verified, and never kept half-done.
+
+A download can go wrong in more ways than any other input: no network, a wrong address, a server that
+answers with an error page, a redirect loop, a connection cut halfway, a server that sends gigabytes, or
+one that trickles a byte every few seconds and so never trips a per-read timeout. Each of these ends here
+in one line that says what happened, within a deadline on the whole download, in bounded memory, and
+leaves the cache as it was: the file appears only whole and with the SHA-256 of the original.
+
+Not part of the learning path: nothing here is about GPTs.
+"""
+
+import hashlib
+import http.client
+import os
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from .errors import MicroGPTError
+from .files import sha256_of, write_atomic
+
+NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
+NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+NAMES_SIZE = 228145  # bytes of the file with that SHA-256
+CACHE_ENV = "MICROGPT_CACHE_DIR"  # where the downloaded dataset is kept
+URL_ENV = "MICROGPT_NAMES_URL"  # another address for the names file (a mirror; the tests' local server)
+
+TIMEOUT = 30.0  # seconds to connect, and seconds of silence allowed between two reads
+DEADLINE = 120.0  # seconds for the whole download: 228 KB in two minutes is under 2 KB/s
+MAX_BYTES = 4 * 10 ** 6  # a body over 4 MB is not the names file (17 times smaller): refused, not read
+CHUNK = 1 << 16
+HINT = "pass --data FILE to train on a local text file"
+
+
+def cache_dir():
+    """$MICROGPT_CACHE_DIR, else $XDG_CACHE_HOME/microgpt, else ~/.cache/microgpt."""
+    if os.environ.get(CACHE_ENV):
+        return os.environ[CACHE_ENV]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "microgpt")
+
+
+def is_cached(path):
+    """Whether `path` holds the names file. The size is checked first, so a stray huge file is not hashed."""
+    try:
+        return os.path.isfile(path) and os.path.getsize(path) == NAMES_SIZE and sha256_of(path) == NAMES_SHA256
+    except OSError:  # unreadable: downloaded again, and the rename over it says if the folder is unwritable
+        return False
+
+
+def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, deadline=DEADLINE,
+                 max_bytes=MAX_BYTES):
+    """Path of names.txt in the cache, downloading and verifying it first if needed.
+
+    The address is `url`, else $MICROGPT_NAMES_URL, else NAMES_URL; whatever it is, the bytes must have
+    the SHA-256 of the original file. Progress goes to `stream` (redrawn in place on a terminal, one line
+    otherwise) or, as one line, to the callable `log`. A Ctrl-C keeps nothing and is re-raised.
+    """
+    source = "" if url else (" (from $%s)" % URL_ENV if os.environ.get(URL_ENV) else "")
+    url = url or os.environ.get(URL_ENV) or NAMES_URL
+    folder = folder or cache_dir()
+    path = os.path.join(folder, "names.txt")
+    if is_cached(path):
+        return path
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not url.isprintable():
+        raise MicroGPTError("cannot download the names dataset from %r%s: not an http:// or https:// address; %s"
+                            % (url, source, HINT))
+    progress = Progress(url, path, stream, log)
+    try:
+        body = fetch(url, url + source, timeout, deadline, max_bytes, progress)
+        verify(body, url + source)
+        save(path, folder, body)
+    except KeyboardInterrupt:
+        progress.end()
+        raise KeyboardInterrupt("interrupted while downloading the names dataset; nothing was kept")
+    except BaseException:
+        progress.end()
+        raise
+    progress.done(len(body))
+    return path
+
+
+def resolve(path, log=None, stream=None):
+    """The file a run trains on: `path`, or "" for the names dataset (downloaded on first use)."""
+    return path or ensure_names(log=log, stream=stream)
+
+
+def verify(body, where):
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != NAMES_SHA256:
+        raise MicroGPTError("the download from %s is not the names dataset: %d bytes with SHA-256 %s, expected "
+                            "%d bytes with SHA-256 %s; %s" % (where, len(body), digest, NAMES_SIZE, NAMES_SHA256, HINT))
+
+
+def save(path, folder, body):
+    """Into the cache by an atomic rename: a reader, or a second download at the same time, sees the old
+    file or the whole new one, and both downloads write the same verified bytes."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        write_atomic(path, body)
+    except OSError as e:
+        raise MicroGPTError("cannot write the dataset to %s (%s); set %s to another folder or %s"
+                            % (folder, e.strerror or e, CACHE_ENV, HINT))
+
+
+# --------------------------------------------------------------------------------------------------
+# the transfer: connect, follow redirects, read within the limits
+
+
+def fetch(url, where, timeout, deadline, max_bytes, progress):
+    """The body at `url`, at most `max_bytes` of it, within `deadline` seconds; else one-line MicroGPTError
+    naming `where` (the address, and where it came from)."""
+    watch = Deadline(deadline)
+    opener = urllib.request.build_opener(WatchedHTTP(watch), WatchedHTTPS(watch), Redirects())
+    try:
+        with watch:
+            with opener.open(url, timeout=min(timeout, deadline)) as response:
+                body = read_body(response, where, max_bytes, progress)
+            if watch.expired:  # the body ended because the deadline shut the socket: it is only a part
+                raise failure(where, watch.message())
+            return body
+    except MicroGPTError:
+        if watch.expired:  # the deadline shut the socket, and what that did to the read is beside the point
+            raise failure(where, watch.message())
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        raise failure(where, watch.message() if watch.expired else reason(e, timeout))
+
+
+def failure(where, why):
+    # what a server sent (a reason phrase, a Location) may hold escape codes for the user's terminal
+    why = "".join(c if c.isprintable() else "?" for c in why)
+    return MicroGPTError("could not download the names dataset from %s: %s; %s" % (where, why, HINT))
+
+
+def read_body(response, where, max_bytes, progress):
+    """Read in chunks, counting: a body over the limit is refused by its Content-Length before any of it is
+    read, or as soon as it passes the limit, so memory stays under max_bytes whatever the server sends."""
+    expected = content_length(response)
+    if expected is not None and expected > max_bytes:
+        raise failure(where, "the server offers %s, more than the %s limit (the names file is %s)"
+                      % (size(expected), size(max_bytes), size(NAMES_SIZE)))
+    progress.start(expected)
+    chunks, got = [], 0
+    while True:
+        try:
+            chunk = response.read(CHUNK)
+        except http.client.IncompleteRead:  # a chunked body cut short
+            raise failure(where, "the connection closed before the end of the body")
+        if not chunk:
+            break
+        got += len(chunk)
+        if got > max_bytes:
+            raise failure(where, "the server sent more than the %s limit (the names file is %s)"
+                          % (size(max_bytes), size(NAMES_SIZE)))
+        chunks.append(chunk)
+        progress.update(got)
+    progress.update(got, force=True)  # the last figure, whatever the throttle skipped
+    if expected is not None and got < expected:
+        raise failure(where, "the connection closed after %s of the %s promised" % (size(got), size(expected)))
+    if got == 0:
+        raise failure(where, "the server sent an empty file")
+    return b"".join(chunks)
+
+
+def content_length(response):
+    value = (response.headers.get("Content-Length") or "").strip()
+    return int(value) if value.isdigit() else None  # missing or malformed: counted while reading instead
+
+
+def reason(e, timeout):
+    """What went wrong, in words a user can act on, from whichever layer raised it."""
+    if isinstance(e, urllib.error.HTTPError):
+        if 300 <= e.code < 400:
+            where = e.headers.get("Location") if e.headers else None
+            if "infinite loop" in str(e.msg):
+                return "the server redirects in a loop or too many times (HTTP %d, last to %s)" % (e.code, where)
+            if not where:
+                return "the server sent a redirect (HTTP %d) without saying where to" % e.code
+            return "the server sent a redirect that cannot be followed (HTTP %d to %s)" % (e.code, where)
+        return "the server answered HTTP %d (%s)" % (e.code, e.reason)
+    inner = e.reason if isinstance(e, urllib.error.URLError) else e  # the socket's error, or a str
+    if isinstance(inner, (socket.timeout, TimeoutError)):
+        return "no answer for %g s (timed out)" % timeout
+    if isinstance(inner, socket.gaierror):
+        return "cannot look up the host name (no network, or a wrong address?)"
+    if isinstance(inner, ConnectionRefusedError):
+        return "connection refused (nothing listens there: is the address right?)"
+    if isinstance(inner, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected)):
+        return "the server closed the connection without an answer"
+    if isinstance(inner, http.client.InvalidURL):
+        return "not a valid address (%s)" % inner
+    if isinstance(inner, http.client.HTTPException):
+        return "the answer is not HTTP (is it the right address and port?)"
+    if isinstance(inner, ssl.SSLError):
+        return "the secure connection failed (%s)" % (getattr(inner, "verify_message", None) or inner.reason
+                                                     or first_line(inner))
+    if isinstance(inner, OSError) and inner.strerror:
+        return "%s (is the network up?)" % inner.strerror
+    return first_line(inner)
+
+
+def first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+class Redirects(urllib.request.HTTPRedirectHandler):
+    """A few redirects, and a loop is caught on its second round rather than its fourth."""
+    max_repeats = 1
+    max_redirections = 5
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):  # urllib would follow ftp:// too
+            raise urllib.error.HTTPError(req.full_url, code, msg, headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+# --------------------------------------------------------------------------------------------------
+# the deadline: a timer that shuts the download's sockets, whatever read or header they are blocked in
+
+
+class Deadline:
+    """A per-read timeout cannot stop a server that sends a byte every few seconds; this timer can. When it
+    fires it shuts down every socket of the download, so the blocked read returns at once (with nothing,
+    or an error), and `expired` tells the failure apart from a real cut."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.sockets = []
+        self.expired = False
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True  # never keeps the process alive
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+
+    def watch(self, sock):
+        with self.lock:
+            self.sockets.append(sock)
+            if self.expired:
+                shut(sock)
+
+    def expire(self):
+        with self.lock:
+            self.expired = True
+            for sock in self.sockets:
+                shut(sock)
+
+    def message(self):
+        return "not done within the %g s deadline (the server sends too slowly)" % self.seconds
+
+
+def shut(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
+
+
+def watched(connection_class, watch):
+    """`connection_class` with its socket handed to `watch` as soon as it is connected."""
+    class Watched(connection_class):
+        def connect(self):
+            super().connect()
+            watch.watch(self.sock)
+    return Watched
+
+
+class WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, watch):
+        super().__init__()
+        self.connection = watched(http.client.HTTPConnection, watch)
+
+    def http_open(self, req):
+        return self.do_open(self.connection, req)
+
+
+class WatchedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, watch):
+        super().__init__()
+        self.connection = watched(http.client.HTTPSConnection, watch)
+
+    def https_open(self, req):
+        return self.do_open(self.connection, req, context=self._context)
+
+
+# --------------------------------------------------------------------------------------------------
+# progress on stderr
+
+
+def size(n):
+    return "%d bytes" % n if n < 10000 else ("%.1f KB" % (n / 1e3) if n < 10 ** 6 else "%.1f MB" % (n / 1e6))
+
+
+class Progress:
+    """What is fetched and how far: one line that names the address and the file, then, on a terminal only,
+    a short line below it redrawn in place (at most ten times a second) with the bytes so far. Anywhere else
+    (a log file, a pipe) the first line is all."""
+
+    def __init__(self, url, path, stream=None, log=None):
+        self.stream = stream
+        self.tty = stream is not None and callable(getattr(stream, "isatty", None)) and stream.isatty()
+        self.total, self.drawn, self.width, self.last = None, False, 0, 0.0
+        line = "downloading the names dataset from %s to %s" % (url, path)
+        if stream is not None:
+            print(line, file=stream, flush=True)
+        elif log is not None:
+            log(line)
+
+    def draw(self, line):
+        # kept short, so it never wraps: a wrapped line cannot be redrawn with a carriage return
+        self.stream.write("\r" + line + " " * max(0, self.width - len(line)))
+        self.stream.flush()
+        self.width, self.drawn = len(line), True
+
+    def start(self, total):
+        self.total = total
+        self.update(0, force=True)
+
+    def update(self, got, force=False):
+        now = time.monotonic()
+        if not self.tty or (not force and now - self.last < 0.1):
+            return
+        self.last = now
+        if self.total:
+            self.draw("  %d%% (%s of %s)" % (100 * got // self.total, size(got), size(self.total)))
+        else:
+            self.draw("  %s" % size(got))
+
+    def done(self, got):
+        if self.tty:
+            self.draw("  %s, verified" % size(got))
+            self.end()
+
+    def end(self):
+        """Finish the line on a terminal, so that an error or the run's output starts at its beginning."""
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
