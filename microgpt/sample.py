@@ -22,7 +22,7 @@ import operator
 import os
 import random
 
-from . import checkpoint, data, engine
+from . import checkpoint, cost, data, engine
 from .errors import MicroGPTError
 
 
@@ -125,6 +125,7 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
     the logits with PyTorch on `device` in `dtype` (whichever engine trained the checkpoint)."""
     say = (lambda line: print(line, file=out, flush=True)) if out else print
     ck = checkpoint.load(path)
+    cost.check_sampling(ck.model, num_samples)  # says so if the samples will take hours
     model, _, rng = checkpoint.restore(ck)
     tokenizer = data.Tokenizer(ck.vocab)
     block_size = ck.model.block_size
