@@ -25,8 +25,9 @@ import time
 
 from . import data, engine, scalar_engine
 from .autograd import Value
-from .cli import add_torch_arguments, number
+from .cli import add_torch_arguments, number, path, workers_count
 from .config import TrainConfig
+from .cost import forward_macs  # the cost model: multiply-adds of a forward pass
 from .model import GPT
 from .optim import make_optimizer
 from .scalar_engine import ScalarOps, matrices
@@ -108,12 +109,6 @@ ENGINES = (("fast", engine.loss_and_grad), ("scalar", scalar_engine.loss_and_gra
 
 # --------------------------------------------------------------------------------------------------
 # the run
-
-def forward_macs(config, T):
-    """Multiply-adds of one forward pass over T positions (see the module docstring)."""
-    C, L = config.n_embd, config.n_layer
-    return T * (12 * L * C * C + config.vocab_size * C) + L * C * T * (T + 1)
-
 
 class Run:
     """A training run's documents, initial weights and schedule, ready to be replayed."""
@@ -245,14 +240,17 @@ def interpreter():
 # --------------------------------------------------------------------------------------------------
 # command line
 
+MAX_STEPS = 100000  # a run's batches are made up front (Run): 100x the default run's, in a few MB
+
+
 def add_arguments(parser):
-    parser.add_argument("--data", metavar="FILE", default="",
+    parser.add_argument("--data", metavar="FILE", default=None, type=path("data file"),
                         help="text file, one document per line (default: the names dataset)")
-    parser.add_argument("--steps", type=number(int, 1), default=1000,
+    parser.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=1000,
                         help="length of the training run, all timed on the fast engine (default 1000)")
-    parser.add_argument("--scalar-steps", type=number(int, 1), default=None,
+    parser.add_argument("--scalar-steps", type=number(int, 1, MAX_STEPS), default=None,
                         help="steps timed on the scalar engine, the rest extrapolated (default: all)")
-    parser.add_argument("--textbook-steps", type=number(int, 1), default=20,
+    parser.add_argument("--textbook-steps", type=number(int, 1, MAX_STEPS), default=20,
                         help="steps timed on the textbook baseline, the rest extrapolated (default 20)")
     parser.add_argument("--quick", action="store_true",
                         help="a short run: 100 fast steps, 10 scalar, 3 textbook")
@@ -265,7 +263,7 @@ def add_arguments(parser):
     parser.add_argument("--whole-command", action="store_true",
                         help="instead: the whole default command (`microgpt --data FILE`, evaluations, saves and "
                              "samples included), three times, against the textbook baseline's 1000 steps")
-    parser.add_argument("--workers", metavar="N", type=number(int, 1, 256), default=None,
+    parser.add_argument("--workers", metavar="N", type=workers_count, default=None,
                         help="with --scaling: the N of 'workers 1 vs N' (default: the usable cores)")
     parser.add_argument("--seconds", metavar="S", type=number(float, 0, 600, low_open=True), default=5.0,
                         help="with --scaling: seconds each figure is measured for (default %(default)s)")
@@ -277,6 +275,7 @@ def add_arguments(parser):
 
 def run(args, out=None):
     out = out or sys.stdout
+    args.data = args.data or ""  # the names dataset
     if getattr(args, "engine", "fast") == "torch":
         from . import torch_bench
         return torch_bench.run(args, out)

@@ -11,9 +11,10 @@ import sys
 # (the first tenth of a second or so) ends, like any other, in one line and exit 130.
 try:
     import argparse
+    import math
 
-    from . import __version__, report, runs, sample, train
-    from .config import DEVICES, DTYPES, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+    from . import __version__, cost, report, runs, sample, train
+    from .config import DEVICES, DTYPES, ENGINES, MIN_TEMPERATURE, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
     from .errors import MicroGPTError
 except KeyboardInterrupt:
     sys.stderr.write("%s: interrupted\n" % ("python -m microgpt" if sys.argv[0].endswith("__main__.py")
@@ -33,19 +34,61 @@ class Parser(argparse.ArgumentParser):
         raise UsageError("%s (see %s --help)" % (message, self.prog))
 
 
+# Caps on whole numbers, so that every figure computed from them stays an ordinary float: counts (steps,
+# samples, ...) far beyond any run, sizes far beyond any machine (the cost check, cost.py, says at once
+# what a size near the cap would cost). A message names a cap only to a number beyond it.
+COUNT_CAP = 10 ** 12
+SIZE_CAP = 10 ** 9
+CAPS = (COUNT_CAP, SIZE_CAP)
+
+
+def shown(text, limit=40):
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def number(kind, low=None, high=None, low_open=False):
-    """argparse type: a number of `kind` within [low, high] (or (low, high] with low_open)."""
+    """argparse type: a finite number of `kind` within [low, high] (or (low, high] with low_open)."""
+    def bounds():
+        low_part = "%s %s" % ("above" if low_open else "at least", low)
+        if high is None or high in CAPS:
+            return low_part
+        return "between %s and %s" % (low, high) if not low_open else "%s and at most %s" % (low_part, high)
+
     def parse(text):
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("%r is not a %s" % (text, "whole number" if kind is int else "number"))
-        if value != value or (low is not None and (value <= low if low_open else value < low)) \
-                or (high is not None and value > high):
-            bounds = "%s %s" % ("above" if low_open else "at least", low) if high is None else \
-                "between %s and %s" % (low, high)
-            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (text, bounds))
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError("%r is not a %s" % (shown(text), "whole number" if kind is int
+                                                                  else "number"))
+        if value != value or value in (math.inf, -math.inf):
+            raise argparse.ArgumentTypeError("%s is not a finite number: must be %s" % (shown(text), bounds()))
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (shown(text), bounds()))
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (
+                shown(text), "at most %s" % high if high in CAPS else bounds()))
         return value
+    return parse
+
+
+# any whole number seeds random.Random; one of more than 19 digits is surely a slip
+SEED = number(int, -(10 ** 18), 10 ** 18)
+
+
+def temperature(text):
+    """argparse type: a temperature, 0 or more; one so small that 1/T overflows is 0 (config.MIN_TEMPERATURE)."""
+    value = number(float, 0)(text)
+    return 0.0 if value < MIN_TEMPERATURE else value
+
+
+def path(what):
+    """argparse type: a path that names something: not empty, no NUL (no file system allows one)."""
+    def parse(text):
+        if not text.strip():
+            raise argparse.ArgumentTypeError("the path is empty; give a %s" % what)
+        if "\0" in text:
+            raise argparse.ArgumentTypeError("%r holds a NUL character, which no %s name can" % (shown(text), what))
+        return text
     return parse
 
 
@@ -65,14 +108,14 @@ def add_train(sub):
                        description="Train a GPT on a text file (one document per line), keep the run in a "
                                    "directory (checkpoint.json, metrics.jsonl, config.json) and print samples.",
                        argument_default=argparse.SUPPRESS)
-    p.add_argument("--data", metavar="FILE",
+    p.add_argument("--data", metavar="FILE", type=path("data file"),
                    help="UTF-8 text file, one document per line (default: the names dataset, downloaded once)")
     g = p.add_argument_group("run directory")
-    g.add_argument("--out", metavar="DIR",
+    g.add_argument("--out", metavar="DIR", type=path("run directory"),
                    help="keep the run here (default: runs/<data file name>, e.g. runs/names; if that holds a run "
                         "already, runs/names-2, -3, ...)")
     g.add_argument("--overwrite", action="store_true", help="replace the run already in --out DIR")
-    g.add_argument("--resume", metavar="DIR",
+    g.add_argument("--resume", metavar="DIR", type=path("run directory"),
                    help="continue the run in DIR from its checkpoint; only --steps, --engine, --device, --workers, "
                         "--dtype and the reporting flags may change")
     g.add_argument("--preset", choices=sorted(PRESETS),
@@ -86,21 +129,23 @@ def add_train(sub):
 def add_model_and_training_flags(p, d):
     g = p.add_argument_group("model")
     n = dict(metavar="N")
-    g.add_argument("--n-layer", type=number(int, 1), help="transformer blocks (default %s)" % d.n_layer, **n)
-    g.add_argument("--n-embd", type=number(int, 1), help="embedding width (default %s)" % d.n_embd, **n)
-    g.add_argument("--n-head", type=number(int, 1), help="attention heads; must divide --n-embd (default %s)"
+    g.add_argument("--n-layer", type=number(int, 1, SIZE_CAP), help="transformer blocks (default %s)" % d.n_layer, **n)
+    g.add_argument("--n-embd", type=number(int, 1, SIZE_CAP), help="embedding width (default %s)" % d.n_embd, **n)
+    g.add_argument("--n-head", type=number(int, 1, SIZE_CAP), help="attention heads; must divide --n-embd (default %s)"
                    % d.n_head, **n)
-    g.add_argument("--block-size", type=number(int, 2), help="context length in tokens (default %s)" % d.block_size,
+    g.add_argument("--block-size", type=number(int, 2, SIZE_CAP),
+                   help="context length in tokens (default %s)" % d.block_size,
                    **n)
     g = p.add_argument_group("training")
-    g.add_argument("--steps", metavar="N", type=number(int, 1),
+    g.add_argument("--steps", metavar="N", type=number(int, 1, COUNT_CAP),
                    help="optimizer steps in the whole run, the length of the lr schedule (default %s)" % d.steps)
-    g.add_argument("--batch-size", type=number(int, 1), help="documents per step (default %s)" % d.batch_size, **n)
+    g.add_argument("--batch-size", type=number(int, 1, SIZE_CAP),
+                   help="documents per step (default %s)" % d.batch_size, **n)
     g.add_argument("--lr", metavar="X", type=number(float, 0, low_open=True),
                    help="peak learning rate, decayed to 0 over the run (default %s)" % d.lr)
     g.add_argument("--schedule", choices=SCHEDULES,
                    help="how lr decays to 0: linear (the reference's) or cosine (default %s)" % d.schedule)
-    g.add_argument("--warmup", metavar="N", type=number(int, 0),
+    g.add_argument("--warmup", metavar="N", type=number(int, 0, COUNT_CAP),
                    help="steps of linear warmup to the peak lr first (default %s)" % d.warmup)
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="(default %s)" % d.optimizer)
     g.add_argument("--val-fraction", metavar="X", type=number(float, 0, 0.99),
@@ -112,28 +157,30 @@ def add_model_and_training_flags(p, d):
                    help="processes computing each step together, or 'auto' for one per usable core; any number "
                         "gives the same numbers (default %s)" % d.workers)
     add_torch_arguments(g)
-    g.add_argument("--seed", metavar="N", type=int, help="random seed (default %s)" % d.seed)
+    g.add_argument("--seed", metavar="N", type=SEED, help="random seed (default %s)" % d.seed)
 
 
 def add_reporting_flags(p, d):
     n = dict(metavar="N")
     g = p.add_argument_group("reporting")
-    g.add_argument("--log-every", type=number(int, 1), help="print the loss every N steps (default %s)" % d.log_every,
+    g.add_argument("--log-every", type=number(int, 1, COUNT_CAP),
+                   help="print the loss every N steps (default %s)" % d.log_every,
                    **n)
-    g.add_argument("--eval-every", metavar="N", type=number(int, 0),
+    g.add_argument("--eval-every", metavar="N", type=number(int, 0, COUNT_CAP),
                    help="held-out loss every N steps, 0 = only at the end (default %s)" % d.eval_every)
-    g.add_argument("--eval-docs", metavar="N", type=number(int, 0),
+    g.add_argument("--eval-docs", metavar="N", type=number(int, 0, COUNT_CAP),
                    help="held-out documents for those evaluations, 0 = all; the final one always uses all "
                         "(default %s)" % d.eval_docs)
-    g.add_argument("--save-every", metavar="N", type=number(int, 0),
+    g.add_argument("--save-every", metavar="N", type=number(int, 0, COUNT_CAP),
                    help="checkpoint every N steps, 0 = only at the end and on Ctrl-C (default %s)" % d.save_every)
     g.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (on --resume, for that resume only, like every reporting flag)")
     g.add_argument("--no-quiet", dest="quiet", action="store_false", help="progress on stderr (the default)")
     g = p.add_argument_group("sampling after training")
-    g.add_argument("--temperature", metavar="X", type=number(float, 0),
+    g.add_argument("--temperature", metavar="X", type=temperature,
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
-    g.add_argument("--num-samples", metavar="N", type=number(int, 0), help="how many documents to write (default %s)"
+    g.add_argument("--num-samples", metavar="N", type=number(int, 0, COUNT_CAP),
+                   help="how many documents to write (default %s)"
                    % d.num_samples)
 
 
@@ -171,20 +218,21 @@ def add_sample(sub):
                        description="Load a checkpoint and write samples, each marked new or seen in the "
                                    "training data.")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--run", metavar="DIR",
+    where.add_argument("--run", metavar="DIR", type=path("run directory"),
                        help="run directory holding checkpoint.json (default: the run trained last under "
                             "runs/, else runs/names)")
-    where.add_argument("--checkpoint", metavar="FILE", help="a checkpoint file")
-    p.add_argument("--num-samples", metavar="N", type=number(int, 0), default=20, help="(default %(default)s)")
-    p.add_argument("--temperature", metavar="X", type=number(float, 0), default=0.5,
+    where.add_argument("--checkpoint", metavar="FILE", type=path("checkpoint file"), help="a checkpoint file")
+    p.add_argument("--num-samples", metavar="N", type=number(int, 0, COUNT_CAP), default=20,
+                   help="(default %(default)s)")
+    p.add_argument("--temperature", metavar="X", type=temperature, default=0.5,
                    help="softmax temperature; 0 always takes the likeliest token (default %(default)s)")
-    p.add_argument("--top-k", metavar="N", type=number(int, 0), default=0,
+    p.add_argument("--top-k", metavar="N", type=number(int, 0, SIZE_CAP), default=0,
                    help="draw only from the k likeliest tokens; 0 = all (default %(default)s)")
     p.add_argument("--prompt", metavar="TEXT", default="", help="the start of every sample (default: none)")
-    p.add_argument("--seed", metavar="N", type=int, default=None,
+    p.add_argument("--seed", metavar="N", type=SEED, default=None,
                    help="random seed (default: continue the checkpoint's random stream, which repeats the "
                         "samples its training run printed)")
-    p.add_argument("--max-len", metavar="N", type=number(int, 1), default=None,
+    p.add_argument("--max-len", metavar="N", type=number(int, 1, SIZE_CAP), default=None,
                    help="most characters per sample, prompt included (default: the context, block_size)")
     p.add_argument("--engine", choices=("fast", "torch"), default="fast",
                    help="fast (default) or torch, whichever engine trained the checkpoint")
@@ -206,7 +254,7 @@ def add_report(sub):
                        description="Write DIR/report.html: the run's loss curves, samples, attention heatmaps, "
                                    "token embeddings, per-character surprise and config, from its metrics and "
                                    "checkpoint. One self-contained file: open it in any browser, offline.")
-    p.add_argument("dir", metavar="DIR", nargs="?",
+    p.add_argument("dir", metavar="DIR", nargs="?", type=path("run directory"),
                    help="the run directory (default: the run trained last under runs/, else runs/names)")
     p.add_argument("--engine", choices=("fast", "torch"), default="fast",
                    help="what runs the report's forward passes and samples: fast (default) or torch, for models "
@@ -239,9 +287,9 @@ def add_kernels(sub):
     d = TrainConfig()
     for flag, low in (("--n-embd", 1), ("--n-head", 1), ("--n-layer", 1), ("--block-size", 2)):
         dest = flag[2:].replace("-", "_")
-        p.add_argument(flag, metavar="N", type=number(int, low), default=getattr(d, dest),
+        p.add_argument(flag, metavar="N", type=number(int, low, SIZE_CAP), default=getattr(d, dest),
                        help="(default %(default)s)")
-    p.add_argument("--vocab-size", metavar="N", type=number(int, 2), default=27, help="(default %(default)s)")
+    p.add_argument("--vocab-size", metavar="N", type=number(int, 2, SIZE_CAP), default=27, help="(default %(default)s)")
     p.add_argument("--list", action="store_true", help="only the kernels' names and sizes")
     p.set_defaults(func=cmd_kernels)
 
@@ -255,6 +303,8 @@ def cmd_kernels(args):
         config.validate()
     except MicroGPTError as e:
         raise UsageError(e)
+    # it trains one step on block_size documents of up to block_size tokens (kernels.show)
+    cost.check_model(config, "generating the kernels", batch_size=config.block_size)
     kernels.show(config, args.list, print)
     return 0
 
@@ -263,9 +313,11 @@ def add_export(sub):
     about = ("Write the weights of a checkpoint as a .safetensors file, the model's configuration and vocabulary "
              "in its metadata. The JSON checkpoint stays the format of record.")
     p = sub.add_parser("export", help="write a run's weights in another format (safetensors)", description=about)
-    p.add_argument("run", metavar="RUN", help="a run directory (its checkpoint.json) or a checkpoint file")
+    p.add_argument("run", metavar="RUN", type=path("run directory or checkpoint file"),
+                   help="a run directory (its checkpoint.json) or a checkpoint file")
     p.add_argument("--format", choices=("safetensors",), default="safetensors", help="(default %(default)s)")
-    p.add_argument("--out", metavar="FILE", help="(default: model.safetensors beside the checkpoint)")
+    p.add_argument("--out", metavar="FILE", type=path("output file"),
+                   help="(default: model.safetensors beside the checkpoint)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="F64 keeps every bit of the checkpoint; F32 halves the file (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
@@ -317,9 +369,12 @@ def main(argv=None, prog=PROG):
 
 
 def tell(line, code):
-    """The one line of an error on stderr, then the exit code: even when stderr is gone too."""
+    """The one line of an error on stderr, then the exit code: even when stderr is gone too, and whatever
+    the line holds (a character the terminal cannot show, such as a lone surrogate from an undecodable file
+    name, is written as an escape rather than raising UnicodeEncodeError)."""
     try:
-        print(line, file=sys.stderr, flush=True)
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        print(line.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         runs.silence(sys.stderr)
     return code

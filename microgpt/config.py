@@ -24,6 +24,11 @@ PRESETS = {
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")  # for the torch engine; auto = cuda, then mps, then cpu
 DTYPES = ("auto", "float64", "float32")  # for the torch engine; auto = float64 on the CPU, float32 on a GPU
+# Below this a temperature is the same as 0: 1/T overflows for T < ~5.6e-309, and already at 1e-200
+# exp((l - l_max) / T) is exactly 0 for any two logits of ordinary size that differ at all (a float near
+# 1 differs from its neighbour by ~1e-16, which divided by T is ~1e184, far past exp's underflow at
+# -745). So the draw is the argmax either way (only exact ties differ: 0 takes the first of them).
+MIN_TEMPERATURE = 1e-200
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
 RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval_every", "eval_docs", "save_every",
@@ -72,7 +77,7 @@ class TrainConfig:
              % (self.steps, self.warmup))
         need(self.optimizer in OPTIMIZERS, "optimizer must be one of %s" % ", ".join(OPTIMIZERS))
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
-        need(self.eps > 0, "eps must be positive")
+        need(self.eps > 0 and math.isfinite(self.eps), "eps must be a positive number, got %r" % self.eps)
         need(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1), got %r" % self.val_fraction)
         need(self.engine in ENGINES, "engine must be one of %s" % ", ".join(ENGINES))
         need(self.workers >= 1, "workers must be at least 1, got %d" % self.workers)
@@ -89,7 +94,9 @@ class TrainConfig:
         for name in ("eval_every", "eval_docs", "save_every"):
             need(getattr(self, name) >= 0, "%s must be 0 or more, got %d" % (name, getattr(self, name)))
         need(self.temperature >= 0 and math.isfinite(self.temperature),
-             "temperature must be 0 or more, got %r" % self.temperature)
+             "temperature must be a finite number, 0 or more, got %r" % self.temperature)
+        if self.temperature < MIN_TEMPERATURE:
+            self.temperature = 0.0  # the same draws (see MIN_TEMPERATURE), and 1/T cannot overflow
         need(self.num_samples >= 0, "num_samples must be 0 or more, got %d" % self.num_samples)
         self.model_config(2).validate()
         return self

@@ -22,7 +22,7 @@ import operator
 import os
 import random
 
-from . import checkpoint, data, engine
+from . import checkpoint, cost, data, engine
 from .errors import MicroGPTError
 from .runs import Lines
 
@@ -139,6 +139,7 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
     sampling stops there. Returns the samples printed."""
     say = Lines(out)
     ck = checkpoint.load(path)
+    cost.check_sampling(ck.model, num_samples)  # says so if the samples will take hours
     model, _, rng = checkpoint.restore(ck)
     tokenizer = data.Tokenizer(ck.vocab)
     block_size = ck.model.block_size

@@ -86,7 +86,7 @@ def test_no_network_says_how_to_pass_data(capsys, tmp_path, monkeypatch):
     (["--steps", "0"], "0 is out of range: must be at least 1"),
     (["--steps", "ten"], "'ten' is not a whole number"),
     (["--lr", "-1"], "argument --lr: -1 is out of range: must be above 0"),
-    (["--lr", "nan"], "argument --lr: nan is out of range"),
+    (["--lr", "nan"], "argument --lr: nan is not a finite number: must be above 0"),
     (["--temperature", "-1"], "argument --temperature: -1 is out of range"),
     (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
     (["--engine", "gpu"], "argument --engine: invalid choice: 'gpu'"),
