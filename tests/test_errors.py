@@ -228,3 +228,73 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tiny):
     assert ck.step == int(m.group(1)) >= 20
     with open(os.path.join("run", "metrics.jsonl")) as f:
         assert json.loads(f.readlines()[-1])["step"] == ck.step
+
+
+# --------------------------------------------------------------------------------------------------
+# numbers at the edge, empty paths, and sizes nobody can run (issue 8)
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "inf"], "argument --lr: inf is not a finite number: must be above 0"),
+    (["--lr", "nan"], "argument --lr: nan is not a finite number"),
+    (["--resume", ""], "argument --resume: the path is empty; give a run directory"),
+    (["--out", ""], "argument --out: the path is empty; give a run directory"),
+    (["--data", ""], "argument --data: the path is empty; give a data file"),
+    (["--steps", str(10 ** 30)], "must be at most 1000000000000"),
+    (["--n-embd", "1e300"], "'1e300' is not a whole number"),
+    (["sample", "--temperature", "inf"], "argument --temperature: inf is not a finite number: must be at least 0"),
+    (["sample", "--run", ""], "argument --run: the path is empty"),
+    (["export", ""], "the path is empty"),
+    (["report", ""], "the path is empty"),
+])
+def test_edge_values_are_bad_flags(tiny, capsys, argv, message):
+    if argv[0] not in ("sample", "export", "report"):
+        argv = ["--data", tiny] + argv
+    line = fails(capsys, argv, 2)
+    assert message in line, line
+    assert "top_k" not in line and "num_samples" not in line  # only what was given
+    assert not os.path.exists("runs")
+
+
+def test_a_temperature_too_small_to_invert_is_zero(tiny, capsys):
+    # train used to fail after training and saving (1 / 1e-320 overflows); now it samples the argmax
+    assert main(["--data", tiny, "--out", "run", "--temperature", "1e-320"] + FAST[:2] + ["--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "temperature=0.0" in out and "Traceback" not in err
+    for t in ("1e-310", "5e-324"):
+        assert main(["sample", "--run", "run", "--temperature", t, "--num-samples", "3", "--seed", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "temperature=0.0" in out
+        assert main(["sample", "--run", "run", "--temperature", "0", "--num-samples", "3", "--seed", "1"]) == 0
+        assert capsys.readouterr().out == out  # the very same samples as temperature 0
+
+
+@pytest.mark.parametrize("argv", [["--n-embd", "4096"], ["--n-embd", "100000"], ["--n-layer", "100000"],
+                                  ["--block-size", "100000000"], ["--batch-size", "1000000"]])
+def test_sizes_nobody_can_run_are_refused_at_once(tiny, capsys, monkeypatch, argv):
+    from microgpt import cost
+    monkeypatch.setattr(cost, "physical_memory", lambda: 4 * 1024 ** 3)  # the same answer on any machine
+    start = time.time()
+    line = fails(capsys, ["--data", tiny, "--out", "run"] + argv + FAST, 1)
+    assert time.time() - start < 10  # no allocation first: it answers from the sizes alone
+    assert re.search(r"would need about [\d.e+]+ GB of memory, but this machine has 4\.0 GB; choose a smaller "
+                     r"model or batch", line), line
+    assert not os.path.exists("run")
+
+
+def test_kernels_and_resume_count_the_cost_too(tiny, capsys, monkeypatch):
+    from microgpt import cost
+    assert "would need about" in fails(capsys, ["kernels", "--block-size", "3000", "--list"], 1)
+    trained(tiny)
+    monkeypatch.setattr(cost, "physical_memory", lambda: 1024 ** 2)  # 1 MB: no run fits
+    before = open(os.path.join("run", "checkpoint.json"), "rb").read()
+    assert "but this machine has 1 MB" in fails(capsys, ["--resume", "run", "--steps", "10"], 1)
+    assert open(os.path.join("run", "checkpoint.json"), "rb").read() == before
+
+
+def test_a_run_longer_than_an_hour_is_warned_about_once(tiny, capsys, monkeypatch):
+    from microgpt import cost
+    monkeypatch.setattr(cost, "NS_PER_MAC", 1e9)  # a second per multiply-add: any run takes hours
+    assert main(["--data", tiny] + FAST) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and re.match(r"warning: 6 steps of n_layer 1, n_embd 16, block_size 16, batch_size 1 "
+                                      r"will take about \S+ (hours|days)", err[0]), err

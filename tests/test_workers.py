@@ -148,7 +148,7 @@ def test_a_killed_worker_is_one_line_and_the_checkpoint_stays(tmp_path, names300
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    lines = err.decode().splitlines()
+    lines = [line for line in err.decode().splitlines() if not line.startswith("warning: ")]  # cost.py's
     assert proc.returncode == 1 and len(lines) == 1, err
     m = re.match(r"python -m microgpt: error: worker process 1 \(pid %d\) died, exit code -9 at step \d+ of 100000; "
                  r"stopped without saving: the last good checkpoint, step (\d+), is in (\S+)$" % worker, lines[0])
@@ -167,7 +167,8 @@ def test_ctrl_c_reaching_every_process_saves_once_and_resumes_exactly(tmp_path, 
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert re.match(r"python -m microgpt: interrupted at step (\d+) of 100000; checkpoint saved", err.decode())
+    # after cost.py's warning that 100000 steps take hours
+    assert re.search(r"^python -m microgpt: interrupted at step (\d+) of 100000; checkpoint saved", err.decode(), re.M)
     stopped = checkpoint.load(os.path.join(run_dir, "checkpoint.json")).step
     # it goes on from there, with any number of workers, to the same bits
     copy = str(tmp_path / "copy")
