@@ -228,34 +228,36 @@ class RunDir:
             os.makedirs(self.path, exist_ok=True)
         except OSError as e:
             raise self.unwritable(e)
-        self.take_lock()
-        try:
+
+        def open_log():
             if os.path.exists(self.checkpoint) and not overwrite:
                 raise MicroGPTError("%s already holds a run; continue it with --resume %s, or pass --overwrite "
                                     "to replace it, or choose another --out" % (self.path, self.path))
             self.replacing = os.path.exists(self.checkpoint)
-            self.log_file = open(self.pending if self.replacing else self.metrics, "w", encoding="utf-8")
-        except OSError as e:
-            self.close()
-            raise self.unwritable(e)
-        except BaseException:
-            self.close()
-            raise
+            return open(self.pending if self.replacing else self.metrics, "w", encoding="utf-8")
+        self.open_locked(open_log)
 
     def start_resumed(self, step):
         """Keep the metrics up to the checkpoint's step: later ones belong to steps about to be redone."""
         self.resuming = True
+
+        def open_log():
+            self.keep_metrics(step)
+            return open(self.metrics, "a", encoding="utf-8")
+        self.open_locked(open_log)
+        self.saved_step = step
+
+    def open_locked(self, open_log):
+        """Take the run's lock, then the metrics log from open_log(); whatever fails lets the lock go."""
         self.take_lock()
         try:
-            self.keep_metrics(step)
-            self.log_file = open(self.metrics, "a", encoding="utf-8")
+            self.log_file = open_log()
         except OSError as e:
             self.close()
             raise self.unwritable(e)
         except BaseException:
             self.close()
             raise
-        self.saved_step = step
 
     def keep_metrics(self, step):
         kept = []
