@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, fields
 from .config import TrainConfig
 from .data import Dataset
 from .errors import MicroGPTError
-from .files import read_bytes, write_atomic
+from .files import json_text, read_bytes, write_atomic
 from .model import GPT, GPTConfig, param_shapes
 from .optim import make_optimizer
 
@@ -82,7 +82,7 @@ def to_json(ck):
     doc = {"format": FORMAT, "version": VERSION, "step": ck.step, "config": asdict(ck.config),
            "model": asdict(ck.model), "vocab": list(ck.vocab), "data": ck.data,
            "rng": [version, list(words), gauss_next], "optimizer": ck.optimizer, "weights": weights}
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False)
+    return json_text(doc, allow_nan=False)
 
 
 def save(path, ck):

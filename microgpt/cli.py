@@ -343,8 +343,19 @@ def make_parser(prog=PROG):
     return parser
 
 
+def printable(stream):
+    """A file name that is not valid UTF-8 reaches Python as lone surrogates (and so into every line that
+    names it): such characters are printed as escapes rather than failing the print."""
+    try:
+        stream.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError, OSError):
+        pass
+
+
 def main(argv=None, prog=PROG):
     try:
+        printable(sys.stdout)
+        printable(sys.stderr)
         argv = list(sys.argv[1:] if argv is None else argv)
         if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
             argv = ["train"] + argv  # `microgpt` alone, or with only flags, trains

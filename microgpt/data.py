@@ -94,6 +94,16 @@ def load_docs(path):
     return parse_docs(read_bytes(path), path)
 
 
+def documents_for_one(val_fraction):
+    """How many documents it takes for int(n * val_fraction) to hold out one, as text."""
+    if val_fraction < 1e-12:  # 1/x would be astronomically large, or overflow to inf
+        return "more documents than any file holds"
+    enough = int(math.ceil(1 / val_fraction))
+    while int(enough * val_fraction) < 1:  # ceil(1/x) can fall short of it by a rounding
+        enough += 1
+    return "%d or more" % enough
+
+
 def split_docs(docs, val_fraction, path="the data", need_held_out=True):
     """(train, val): the held-out documents come from the end, so the training stream keeps its order.
 
@@ -101,12 +111,10 @@ def split_docs(docs, val_fraction, path="the data", need_held_out=True):
     the run without a held-out loss the user asked for."""
     n_val = int(len(docs) * val_fraction)
     if n_val == 0 and val_fraction > 0 and need_held_out:
-        enough = int(math.ceil(1 / val_fraction))
-        while int(enough * val_fraction) < 1:  # ceil(1/x) can fall short of it by a rounding
-            enough += 1
-        raise MicroGPTError("%s has %d document%s: --val-fraction %s holds out none of them (that takes %d or "
-                            "more); pass --val-fraction 0 to train without a held-out loss, or a larger "
-                            "--val-fraction" % (path, len(docs), "s" * (len(docs) != 1), val_fraction, enough))
+        raise MicroGPTError("%s has %d document%s: --val-fraction %s holds out none of them (that takes %s); "
+                            "pass --val-fraction 0 to train without a held-out loss, or a larger "
+                            "--val-fraction" % (path, len(docs), "s" * (len(docs) != 1), val_fraction,
+                                                documents_for_one(val_fraction)))
     if n_val == 0 or n_val == len(docs):
         return list(docs), []
     return docs[:-n_val], docs[-n_val:]

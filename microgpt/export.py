@@ -17,7 +17,6 @@ the step and the training configuration as JSON. F64 keeps every bit of the chec
 weight to the nearest float32. Left out: reading the format back (torch or the safetensors package do).
 """
 
-import json
 import math
 import os
 import struct
@@ -27,7 +26,7 @@ from dataclasses import asdict
 
 from . import __version__, checkpoint
 from .errors import MicroGPTError
-from .files import write_atomic
+from .files import json_text, write_atomic
 from .model import param_shapes
 from .runs import CHECKPOINT
 
@@ -37,8 +36,7 @@ DTYPES = {"float64": ("d", "F64"), "float32": ("f", "F32")}  # array typecode, s
 def metadata(ck):
     """The strings of "__metadata__": what a reader needs to rebuild the model around the weights."""
     meta = {"format": "microgpt", "microgpt": __version__, "step": str(ck.step),
-            "vocab": json.dumps(ck.vocab, ensure_ascii=False), "bos": str(len(ck.vocab)),
-            "config": json.dumps(asdict(ck.config), ensure_ascii=False)}
+            "vocab": json_text(ck.vocab), "bos": str(len(ck.vocab)), "config": json_text(asdict(ck.config))}
     meta.update((name, str(value)) for name, value in asdict(ck.model).items())
     return meta
 
@@ -57,7 +55,7 @@ def safetensors_bytes(ck, dtype="float64"):
         blobs.append(values.tobytes())
         header[name] = {"dtype": kind, "shape": [rows, cols], "data_offsets": [offset, offset + len(blobs[-1])]}
         offset += len(blobs[-1])
-    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json_text(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # 8 + len(text) a multiple of 8: the floats start aligned
     return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 

@@ -5,6 +5,7 @@ Not part of the learning path: nothing here is about GPTs.
 """
 
 import hashlib
+import json
 import os
 import stat
 
@@ -86,14 +87,26 @@ def sha256_of(path):
     return h.hexdigest()
 
 
+def json_text(doc, **options):
+    """`doc` as JSON text, its non-ASCII characters as themselves (a vocabulary stays readable), unless
+    it holds a lone surrogate, which has no UTF-8 form: a file name that was not valid UTF-8 arrives as
+    one. Then every non-ASCII character is written as a \\u escape, which reads back the same."""
+    text = json.dumps(doc, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(doc, ensure_ascii=True, **options)
+    return text
+
+
 def write_atomic(path, payload):
     """Replace `path` with `payload` (bytes or text) so that a crash leaves the old file or the new one.
 
     The bytes go to a fresh file in the same folder (a rename is atomic only within one file system),
     are fsynced, and only then renamed over `path`; the folder is fsynced last so the rename is durable.
     """
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
+    if isinstance(payload, str):  # a lone surrogate (a name that is not UTF-8, in a page) as an escape
+        payload = payload.encode("utf-8", "backslashreplace")
     folder = os.path.dirname(os.path.abspath(path))
     # created like any file, so it gets the usual permissions (tempfile.mkstemp would make it owner-only)
     tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(), os.urandom(4).hex()))

@@ -32,7 +32,7 @@ except ImportError:
 
 from . import __version__, checkpoint
 from .errors import MicroGPTError
-from .files import write_atomic
+from .files import json_text, write_atomic
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
 LOCK = "run.lock"  # held by the one process writing the run
@@ -313,8 +313,8 @@ class RunDir:
                              % (self.path, why))
 
     def write_config(self, cfg, model_config, data_info):
-        text = json.dumps({"microgpt": __version__, "config": asdict(cfg), "model": asdict(model_config),
-                           "data": data_info}, indent=2, ensure_ascii=False) + "\n"
+        text = json_text({"microgpt": __version__, "config": asdict(cfg), "model": asdict(model_config),
+                          "data": data_info}, indent=2) + "\n"
         if self.replacing:
             self.pending_config = text
             return

@@ -170,3 +170,12 @@ def test_the_count_named_is_the_least_that_holds_out_one(n, fraction):
     else:
         enough = int(one_line_error(data.split_docs, docs, fraction).split("that takes ")[1].split()[0])
         assert int(enough * fraction) >= 1 and int((enough - 1) * fraction) == 0
+
+
+def test_a_held_out_share_too_small_for_any_file_is_one_line():
+    # 1/val_fraction overflows to inf: the message must still be a message (it was an OverflowError)
+    for fraction in (1e-320, 5e-324, 1e-13):
+        with pytest.raises(MicroGPTError, match="more documents than any file holds"):
+            data.split_docs(["ann", "bob"], fraction)
+    with pytest.raises(MicroGPTError, match=r"that takes 10 or more\)"):
+        data.split_docs(["ann", "bob"], 0.1)

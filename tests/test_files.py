@@ -1,11 +1,13 @@
 """File plumbing: atomic writes that keep the old file when anything fails, and reading a user's file."""
 
+import json
 import os
 
 import pytest
 from test_data import one_line_error
 
 from microgpt import files
+from microgpt.cli import main
 
 
 def listing(folder):
@@ -79,3 +81,24 @@ def test_a_name_with_a_nul_character(tmp_path):
 def test_sizes_read_as_a_person_would_say_them():
     assert [files.human_size(n) for n in (0, 1023, 1024, 1536, 3071, 64 << 20, (3 << 30) + (1 << 29))] == \
         ["0 bytes", "1023 bytes", "1 KiB", "1.5 KiB", "3071 bytes", "64 MiB", "3.5 GiB"]
+
+
+def test_json_text_keeps_utf8_and_escapes_only_what_utf8_cannot_hold():
+    from microgpt.files import json_text
+    assert json_text(["é", "名"]) == '["é", "名"]'  # readable as it is
+    name = os.fsdecode(b"run\xff")  # a file name that is not UTF-8, as Python hands it over
+    text = json_text({"data": name, "vocab": ["é"]})
+    text.encode("utf-8")  # must not raise
+    assert json.loads(text) == {"data": name, "vocab": ["é"]}
+
+
+def test_a_run_into_a_folder_whose_name_is_not_utf8(tmp_path, capsys):
+    # config.json, the checkpoint and every printed line name the folder: none may fail on its bytes
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("".join(a + b + "\n" for a in "abcde" for b in "xyz"), encoding="utf-8")
+    out = os.path.join(str(tmp_path), os.fsdecode(b"run\xff"))
+    assert main(["--data", str(tiny), "--out", out, "--steps", "2", "--n-embd", "8", "--n-head", "2",
+                 "--num-samples", "1", "--quiet"]) == 0
+    assert os.path.exists(os.path.join(out, "checkpoint.json"))
+    assert main(["export", out, "--out", os.path.join(out, os.fsdecode(b"w\xfe.safetensors"))]) == 0
+    assert "\\udcfe" in capsys.readouterr().out  # printed as an escape
