@@ -207,6 +207,9 @@ def resume(run_dir, changes=None, out=None, err=None):
                                 % (name.replace("_", "-"), getattr(cfg, name)))
         if name in RESUMABLE:
             setattr(cfg, name, value)
+    from .workers import usable_cores  # (workers.py builds on this module)
+    if "workers" not in changes and cfg.workers > 4 * usable_cores():
+        cfg.workers = usable_cores()  # a run from a bigger machine: the count never changes a number
     cfg.validate()
     if cfg.steps <= ck.step:
         raise MicroGPTError("%s has already trained %d of %d steps; pass a larger --steps to train on"

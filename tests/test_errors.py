@@ -231,7 +231,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tiny):
 
 
 # --------------------------------------------------------------------------------------------------
-# numbers at the edge, empty paths, and sizes nobody can run (issue 8)
+# numbers at the edge, empty paths, and sizes nobody can run
 
 @pytest.mark.parametrize("argv, message", [
     (["--lr", "inf"], "argument --lr: inf is not a finite number: must be above 0"),

@@ -196,7 +196,7 @@ def test_resume_from_a_mutated_checkpoint(base, data):
     (("vocab", 2), "\ud800"), (("model", "n_layer"), 10 ** 9), (("config", "batch_size"), 10 ** 12),
     (("config", "steps"), 10 ** 12), (("weights", "lm_head", "data"), [1.0] * 10 ** 5), ((), DEEP)])
 def test_the_mutations_the_issue_found(base, command, where, value):
-    """The cases a fuzzer found (issue 8), each pinned: a mutation hypothesis may not happen to draw."""
+    """The cases a fuzzer found, each pinned: a mutation hypothesis may not happen to draw."""
     doc = json.loads(base["raw"].decode())
     if where:
         change_at(doc, where, value)
@@ -301,3 +301,20 @@ def test_a_fifo_or_dev_zero_is_refused_without_reading_it(tmp_path, command):
         err = proc.stderr.decode()
         assert proc.returncode == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
         assert message in err and path in err
+
+
+def test_a_checkpoint_asking_for_more_workers_than_this_machine_can_run_resumes_on_its_cores(base):
+    # a fuzzer's find: 1000 workers from the file started 1000 processes; the count changes no number
+    from microgpt.workers import usable_cores
+    doc = json.loads(base["raw"].decode())
+    doc["config"]["workers"] = 1000
+    folder = tempfile.mkdtemp(dir=base["folder"])
+    run_dir = os.path.join(folder, "run")
+    os.mkdir(run_dir)
+    shutil.copy(os.path.join(base["run"], "config.json"), run_dir)
+    with open(os.path.join(run_dir, "checkpoint.json"), "wb") as f:
+        f.write(to_bytes(doc))
+    code, err = run(["train", "--resume", run_dir, "--steps", "3", "--num-samples", "0", "--quiet"])
+    assert code == 0, err
+    with open(os.path.join(run_dir, "checkpoint.json"), encoding="utf-8") as f:
+        assert json.load(f)["config"]["workers"] == usable_cores()
