@@ -213,6 +213,9 @@ def unit(v, axes=()):
     return [x / norm for x in v] if norm > 1e-300 and math.isfinite(norm) else None
 
 
+MOST_SAMPLES = 200  # a page shows the first 200 of a run's samples (--num-samples 1000000 prints a million)
+
+
 def draw_samples(run):
     """The names the run's training printed: the checkpoint's random stream at its temperature. None
     if the model cannot be sampled (weights so large that its probabilities overflow)."""
@@ -220,7 +223,7 @@ def draw_samples(run):
     rng.setstate(run.ck.rng_state)
     try:
         return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature, decoder=run.decoder)
-                for _ in range(run.cfg.num_samples or 20)]
+                for _ in range(min(run.cfg.num_samples or 20, MOST_SAMPLES))]
     except (ArithmeticError, ValueError):  # random.choices refuses weights that are not finite
         return None
 
@@ -432,6 +435,8 @@ def samples_figure(run):
             720, 26, bar, class_="share", data_new=new, data_total=len(names))
     if run.live:
         where = "from the weights at step %d, drawn as the run will draw them at its end" % run.ck.step
+    elif run.cfg.num_samples > MOST_SAMPLES:
+        where = "the first of the %d its training run printed" % run.cfg.num_samples
     elif run.cfg.num_samples:
         where = "the ones its training run printed"
     else:

@@ -469,3 +469,17 @@ def test_any_characters_are_written_as_text(tmp_path):
     assert not tree.all("script")[1:]  # the page's own script only
     labels = {g.one("text").words() for g in tree.one("svg", class_="scatter").all("g", class_="token")}
     assert labels == set("<&\"'>]abcdefghijptrsxy") | {"\u2423", "BOS"}  # a space is drawn as an open box
+
+
+def test_a_run_of_a_million_samples_gets_a_page_of_200(monkeypatch):
+    # the page draws what the run printed; a million of them would take the report hours (a fuzzer's find)
+    from microgpt import report
+    drawn = []
+    monkeypatch.setattr(report.sample, "generate", lambda *a, **k: drawn.append(1) or "ann")
+
+    class Run:
+        class cfg:
+            num_samples, temperature = 10 ** 12, 0.5
+        ck = type("ck", (), {"rng_state": __import__("random").Random(1).getstate()})
+        model = tokenizer = decoder = None
+    assert report.draw_samples(Run) == ["ann"] * report.MOST_SAMPLES and len(drawn) == report.MOST_SAMPLES
