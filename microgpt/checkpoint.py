@@ -102,7 +102,8 @@ def save(path, ck):
 def load(path):
     """The validated Checkpoint in `path`; any problem is a MicroGPTError naming the file."""
     if not os.path.lexists(path):
-        raise MicroGPTError("no checkpoint at %s" % path)
+        raise MicroGPTError("no checkpoint at %s: train a model first (the train command), or name a run "
+                            "directory or checkpoint file" % path)
     raw = read_bytes(path, "checkpoint file", SIZE_LIMIT)
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant, parse_int=short_int)
