@@ -24,6 +24,16 @@ def names_path():
     return NAMES
 
 
+@pytest.fixture
+def tiny(tmp_path, names_path):
+    """The first 300 names: big enough to split and to learn from, small enough to train in a blink."""
+    with open(names_path, encoding="utf-8") as f:
+        lines = f.read().splitlines()[:300]
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
 def closed_port_url(path="/names.txt"):
     """An http URL on 127.0.0.1 where nothing listens: a port the OS just gave out, then closed."""
     with socket.socket() as s:

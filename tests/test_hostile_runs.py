@@ -21,15 +21,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BAD = ("Traceback", "Exception ignored", "BrokenPipeError")
 
 
-@pytest.fixture
-def tiny(tmp_path, names_path):
-    with open(names_path, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:300]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(path)
-
-
 def child(args, cwd, **kw):
     env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.Popen([sys.executable] + args, cwd=str(cwd), env=env, stdout=subprocess.PIPE,

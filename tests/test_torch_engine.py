@@ -43,18 +43,6 @@ if torch is not None:
     from microgpt import torch_engine
 
 
-@pytest.fixture
-def tiny(tmp_path):
-    """The first 300 names."""
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
-    with open(NAMES, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:300]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(path)
-
-
 def small(data_path, **kw):
     settings = dict(data=data_path, steps=24, batch_size=3, eval_every=5, eval_docs=10, save_every=7,
                     num_samples=5, quiet=True)

@@ -13,16 +13,6 @@ from microgpt.config import TrainConfig
 from microgpt.model import GPT
 
 
-@pytest.fixture
-def tiny(tmp_path, names_path):
-    """The first 300 names: big enough to split and to learn from, small enough to train in a blink."""
-    with open(names_path, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:300]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(path)
-
-
 def small(data_path, **kw):
     settings = dict(data=data_path, steps=24, batch_size=2, eval_every=5, eval_docs=10, save_every=7,
                     num_samples=5, quiet=True)
