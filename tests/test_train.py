@@ -215,3 +215,8 @@ def test_a_preset_is_a_set_of_defaults_that_flags_override(tmp_path, tiny, monke
     assert " steps=3 " in config and " workers=1 " in config and " batch_size=32 " in config
     assert main(["--resume", "runs/tiny", "--preset", "names-2min"]) == 2
     assert main(["--data", tiny, "--steps", "5", "--warmup", "5"]) == 2
+
+
+def test_the_cost_model_counts_the_shards_training_uses():
+    from microgpt import cost
+    assert cost.SHARD == train.SHARD  # cost.py keeps its own copy (importing train would be a cycle)
