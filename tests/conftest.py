@@ -24,14 +24,22 @@ def names_path():
     return NAMES
 
 
+def first_names(folder, n, filename="tiny.txt"):
+    """A data file in `folder` of the first n names of the dataset (the test skips without it)."""
+    if not os.path.isfile(NAMES):
+        pytest.skip("the names dataset is not at ../shared/data/names.txt")
+    with open(NAMES, encoding="utf-8") as f:
+        lines = f.read().splitlines()[:n]
+    path = os.path.join(str(folder), filename)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 @pytest.fixture
-def tiny(tmp_path, names_path):
+def tiny(tmp_path):
     """The first 300 names: big enough to split and to learn from, small enough to train in a blink."""
-    with open(names_path, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:300]
-    path = tmp_path / "tiny.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(path)
+    return first_names(tmp_path, 300)
 
 
 def closed_port_url(path="/names.txt"):

@@ -171,15 +171,20 @@ BAD_EDITS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(BAD_EDITS))
-def test_edited_or_foreign_checkpoints_are_one_clear_error(tmp_path, name):
+def refusal(tmp_path, change, message):
+    """(path, message) of loading a saved checkpoint edited by `change`, which must fail with `message`."""
     path, doc = saved_doc(tmp_path)
-    change, message = BAD_EDITS[name]
     with open(path, "w") as f:
         json.dump(edit(doc, change), f)
     with pytest.raises(MicroGPTError, match=message) as e:
         checkpoint.load(path)
-    assert str(e.value).startswith(path) and "\n" not in str(e.value)
+    return path, str(e.value)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_EDITS))
+def test_edited_or_foreign_checkpoints_are_one_clear_error(tmp_path, name):
+    path, text = refusal(tmp_path, *BAD_EDITS[name])
+    assert text.startswith(path) and "\n" not in text
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "not utf-8", "NaN", "empty", "JSON list"])
@@ -236,13 +241,7 @@ HOSTILE_EDITS = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_EDITS))
 def test_hostile_checkpoints_are_one_short_line(tmp_path, name):
-    path, doc = saved_doc(tmp_path)
-    change, message = HOSTILE_EDITS[name]
-    with open(path, "w") as f:
-        json.dump(edit(doc, change), f)
-    with pytest.raises(MicroGPTError, match=message) as e:
-        checkpoint.load(path)
-    text = str(e.value)
+    path, text = refusal(tmp_path, *HOSTILE_EDITS[name])
     assert text.startswith(path + ": ") and "\n" not in text and len(text) < 300 + len(path)
     text.encode("ascii")  # whatever the file held, the message prints on any terminal
 

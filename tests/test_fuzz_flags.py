@@ -10,7 +10,7 @@ import multiprocessing
 import os
 
 import pytest
-from conftest import NAMES, ROOT
+from conftest import ROOT, first_names
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,12 +46,8 @@ VALID = {"n-layer": "1", "n-embd": "8", "n-head": "2", "block-size": "8", "steps
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A folder with tiny.txt (60 names) and a run trained on it for 2 steps."""
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
     path = tmp_path_factory.mktemp("fuzz")
-    with open(NAMES, encoding="utf-8") as f:
-        names = f.read().splitlines()[:60]
-    (path / "tiny.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    first_names(path, 60)
     old = os.getcwd()
     os.chdir(str(path))
     try:

@@ -14,6 +14,7 @@ import random
 import shlex
 
 import pytest
+from conftest import first_names
 
 from microgpt import checkpoint, cli, data, engine, report, runs, scalar_engine, train
 from microgpt.cli import main
@@ -84,17 +85,7 @@ def floats(text):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    names = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
-                         "names.txt")
-    if not os.path.isfile(names):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
-    folder = tmp_path_factory.mktemp("report")
-    with open(names, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:400]
-    path = str(folder / "names400.txt")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+    return first_names(tmp_path_factory.mktemp("report"), 400, "names400.txt")
 
 
 @pytest.fixture(scope="module")

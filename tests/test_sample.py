@@ -7,14 +7,12 @@ import os
 import random
 
 import pytest
+from conftest import first_names
 
 from microgpt import data, train
 from microgpt.cli import main
 from microgpt.config import TrainConfig
 from microgpt.sample import next_token_probs
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NAMES = os.path.join(os.path.dirname(ROOT), "shared", "data", "names.txt")
 
 
 def test_top_k_is_a_softmax_over_the_k_likeliest_logits():
@@ -33,14 +31,8 @@ def test_top_k_is_a_softmax_over_the_k_likeliest_logits():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
     folder = tmp_path_factory.mktemp("sample")
-    with open(NAMES, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:400]
-    data_path = str(folder / "names400.txt")
-    with open(data_path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    data_path = first_names(folder, 400, "names400.txt")
     run_dir = str(folder / "run")
     cfg = TrainConfig(data=data_path, steps=60, batch_size=4, num_samples=0, quiet=True, eval_every=0)
     train.train(cfg, out=io.StringIO(), run_dir=run_dir)

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, first_names
 from test_engine import random_case
 
 from microgpt import checkpoint, engine, evaluate, train, workers
@@ -23,12 +23,8 @@ from microgpt.optim import Adam
 
 
 @pytest.fixture
-def names300(tmp_path, names_path):
-    with open(names_path, encoding="utf-8") as f:
-        lines = f.read().splitlines()[:300]
-    path = tmp_path / "names300.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(path)
+def names300(tmp_path):
+    return first_names(tmp_path, 300, "names300.txt")
 
 
 def numbers(run_dir):
