@@ -23,7 +23,7 @@ import random
 import sys
 import time
 
-from . import data, engine, scalar_engine
+from . import data, download, engine, scalar_engine
 from .autograd import Value
 from .cli import add_torch_arguments, number, path, workers_count
 from .config import TrainConfig
@@ -116,7 +116,7 @@ class Run:
     def __init__(self, cfg, dataset=None):
         rng = random.Random(cfg.seed)
         if dataset is None:
-            dataset = data.Dataset(data.resolve(cfg.data, stream=sys.stderr), rng,
+            dataset = data.Dataset(download.resolve(cfg.data, stream=sys.stderr), rng,
                                    cfg.val_fraction)
         self.model_config = cfg.model_config(dataset.tokenizer.vocab_size)
         self.init_state = rng.getstate()  # the weights are drawn from here, as train.py does
@@ -375,7 +375,7 @@ def run_whole_command(args, say):
     arithmetic (the textbook Value) on the same 1000 steps; its sampling is left out, a few ms."""
     import subprocess
     import tempfile
-    path = data.resolve(args.data, stream=sys.stderr)
+    path = download.resolve(args.data, stream=sys.stderr)
     header(say)
     times = []
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

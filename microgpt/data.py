@@ -148,9 +148,3 @@ class Dataset:
         """What a checkpoint records of the data: enough to find it again and to know it is the same."""
         return {"path": os.path.abspath(self.path), "sha256": self.sha256, "num_docs": len(self.docs)}
 
-
-# --------------------------------------------------------------------------------------------------
-# the names dataset, downloaded once into the user's cache: its many ways to fail are download.py's
-
-from .download import CACHE_ENV, NAMES_SHA256, NAMES_URL, URL_ENV, cache_dir, ensure_names, resolve  # noqa: E402,F401,I001
-from .files import sha256_of  # noqa: E402,F401,I001  (data.sha256_of was here before the download moved)

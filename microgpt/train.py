@@ -24,7 +24,7 @@ import random
 import sys
 import time
 
-from . import checkpoint, cost, data, engine, evaluate, report, sample, scalar_engine
+from . import checkpoint, cost, data, download, engine, evaluate, report, sample, scalar_engine
 from .config import RESUMABLE
 from .errors import ComputeError, MicroGPTError
 from .model import GPT
@@ -172,7 +172,7 @@ def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
     cost.check_training(cfg, warn=False)  # before the data: a size that no data could make fit
     run_dir, out, err = this_process(cfg, run_dir, out, err or sys.stderr)
     rng = random.Random(cfg.seed)  # one stream: the shuffle, then the weights, then the samples
-    dataset = data.Dataset(data.resolve(cfg.data, stream=err), rng, cfg.val_fraction)
+    dataset = data.Dataset(download.resolve(cfg.data, stream=err), rng, cfg.val_fraction)
     cost.check_dataset(cfg, dataset, err)  # before the model: its memory and time on this data
     model = GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
     optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
@@ -216,7 +216,7 @@ def resume(run_dir, changes=None, out=None, err=None):
                             % (run_dir, ck.step, cfg.steps))
     cost.check_training(cfg, ck.model.vocab_size, err=err, warn=False)  # the checkpoint's sizes, with the changes
     # the very same documents in the very same order, or the continuation would not be exact
-    path = changes.get("data") or (None if cfg.data else data.resolve("", stream=err))
+    path = changes.get("data") or (None if cfg.data else download.resolve("", stream=err))
     try:
         dataset = checkpoint.training_data(ck, path)
     except MicroGPTError as e:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgpt import data
+from microgpt import data, download
 from microgpt.errors import MicroGPTError
 
 # --------------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_a_dataset_is_the_file_shuffled_by_the_seed_then_split(names_path):
     assert ds.docs == docs and ds.tokenizer.chars == list("abcdefghijklmnopqrstuvwxyz")
     assert ds.train_docs == docs[:-3203] and ds.val_docs == docs[-3203:]
     assert rng.getstate() == expected.getstate()  # the stream goes on from where the shuffle left it
-    assert ds.info() == {"path": os.path.abspath(names_path), "sha256": data.NAMES_SHA256, "num_docs": 32033}
+    assert ds.info() == {"path": os.path.abspath(names_path), "sha256": download.NAMES_SHA256, "num_docs": 32033}
 
 
 def test_batches_take_the_next_documents_in_order_and_wrap():

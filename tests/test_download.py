@@ -7,25 +7,25 @@ import pytest
 from conftest import closed_port_url
 from test_data import one_line_error
 
-from microgpt import data
+from microgpt import download
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("MICROGPT_CACHE_DIR", str(tmp_path / "mine"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.cache_dir() == str(tmp_path / "mine")
+    assert download.cache_dir() == str(tmp_path / "mine")
     monkeypatch.delenv("MICROGPT_CACHE_DIR")
-    assert data.cache_dir() == os.path.join(str(tmp_path / "xdg"), "microgpt")
+    assert download.cache_dir() == os.path.join(str(tmp_path / "xdg"), "microgpt")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data.cache_dir() == os.path.join(str(tmp_path / "home"), ".cache", "microgpt")
+    assert download.cache_dir() == os.path.join(str(tmp_path / "home"), ".cache", "microgpt")
 
 
 @pytest.fixture
 def names_bytes(names_path):
     with open(names_path, "rb") as f:
         raw = f.read()
-    assert hashlib.sha256(raw).hexdigest() == data.NAMES_SHA256
+    assert hashlib.sha256(raw).hexdigest() == download.NAMES_SHA256
     return raw
 
 
@@ -43,20 +43,20 @@ def listing(folder):
 def test_download_verifies_and_caches(http_server, names_bytes, cache):
     server = http_server({"/names.txt": names_bytes})
     logged = []
-    path = data.ensure_names(url=server.url("/names.txt"), log=logged.append)
+    path = download.ensure_names(url=server.url("/names.txt"), log=logged.append)
     assert path == str(cache / "names.txt")
     assert (cache / "names.txt").read_bytes() == names_bytes
     assert listing(cache) == ["names.txt"]  # no temporary file left behind
     assert len(logged) == 1 and server.url("/names.txt") in logged[0]
     # a good cached copy is used as it is: no second request
-    assert data.ensure_names(url=server.url("/names.txt")) == path
+    assert download.ensure_names(url=server.url("/names.txt")) == path
     assert server.requests == ["/names.txt"]
 
 
 def test_url_from_environment(http_server, names_bytes, cache, monkeypatch):
     server = http_server({"/mirror/names.txt": names_bytes})
     monkeypatch.setenv("MICROGPT_NAMES_URL", server.url("/mirror/names.txt"))
-    assert data.ensure_names() == str(cache / "names.txt")
+    assert download.ensure_names() == str(cache / "names.txt")
     assert server.requests == ["/mirror/names.txt"]
 
 
@@ -64,20 +64,20 @@ def test_good_cache_is_not_downloaded_again(names_bytes, cache):
     cache.mkdir()
     (cache / "names.txt").write_bytes(names_bytes)
     # nothing listens at that address, so any attempt to download would fail
-    assert data.ensure_names(url=closed_port_url()) == str(cache / "names.txt")
+    assert download.ensure_names(url=closed_port_url()) == str(cache / "names.txt")
 
 
 def test_corrupt_cache_is_replaced(http_server, names_bytes, cache):
     cache.mkdir()
     (cache / "names.txt").write_bytes(names_bytes[:1000])  # e.g. a download cut short by another tool
     server = http_server({"/names.txt": names_bytes})
-    assert data.ensure_names(url=server.url("/names.txt")) == str(cache / "names.txt")
+    assert download.ensure_names(url=server.url("/names.txt")) == str(cache / "names.txt")
     assert (cache / "names.txt").read_bytes() == names_bytes
     assert listing(cache) == ["names.txt"]
 
 
 def download_error(url):
-    message = one_line_error(data.ensure_names, url)
+    message = one_line_error(download.ensure_names, url)
     assert "--data" in message
     return message
 
@@ -112,16 +112,8 @@ def test_unwritable_cache_is_one_line(http_server, names_bytes, tmp_path, monkey
     blocker.write_bytes(b"")
     monkeypatch.setenv("MICROGPT_CACHE_DIR", str(blocker / "cache"))  # a folder inside a file: cannot exist
     server = http_server({"/names.txt": names_bytes})
-    message = one_line_error(data.ensure_names, server.url("/names.txt"))
+    message = one_line_error(download.ensure_names, server.url("/names.txt"))
     assert "MICROGPT_CACHE_DIR" in message and "--data" in message
-
-
-def test_data_keeps_the_download_names():
-    from microgpt import download
-    assert data.ensure_names is download.ensure_names and data.resolve is download.resolve
-    assert data.cache_dir is download.cache_dir and data.NAMES_SHA256 == download.NAMES_SHA256
-    assert (data.NAMES_URL, data.CACHE_ENV, data.URL_ENV) == (download.NAMES_URL, "MICROGPT_CACHE_DIR",
-                                                              "MICROGPT_NAMES_URL")
 
 
 def test_a_failed_download_keeps_the_cached_file(http_server, cache):

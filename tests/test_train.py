@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from microgpt import checkpoint, data, runs, scalar_engine, train
+from microgpt import checkpoint, data, files, runs, scalar_engine, train
 from microgpt.cli import main
 from microgpt.config import TrainConfig
 from microgpt.model import GPT
@@ -146,7 +146,7 @@ def test_metrics_has_one_record_per_logged_step(tmp_path, tiny):
     with open(os.path.join(run_dir, runs.CONFIG)) as f:
         saved = json.load(f)
     assert saved["config"]["log_every"] == 5 and saved["model"]["n_embd"] == 16
-    assert saved["data"]["sha256"] == data.sha256_of(tiny)
+    assert saved["data"]["sha256"] == files.sha256_of(tiny)
 
 
 def test_an_existing_run_is_never_silently_replaced(tmp_path, tiny, monkeypatch, capsys):
