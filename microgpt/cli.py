@@ -380,12 +380,7 @@ def main(argv=None, prog=PROG):
 
 
 def tell(line, code):
-    """The one line of an error on stderr, then the exit code: even when stderr is gone too, and whatever
-    the line holds (a character the terminal cannot show, such as a lone surrogate from an undecodable file
-    name, is written as an escape rather than raising UnicodeEncodeError)."""
-    try:
-        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
-        print(line.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        runs.silence(sys.stderr)
+    """The one line of an error on stderr, then the exit code: even when stderr is gone too (main has
+    made it print what it cannot encode as escapes: see printable)."""
+    runs.write(sys.stderr, line + "\n")
     return code

@@ -391,6 +391,18 @@ def silence(stream):
         pass
 
 
+def write(stream, text):
+    """Write and flush `text`; None if that worked, else the error, with `stream` silenced so that nothing
+    fails again on it (a ValueError: a stream this process closed)."""
+    try:
+        stream.write(text)
+        stream.flush()
+        return None
+    except (OSError, ValueError) as e:
+        silence(stream)
+        return e
+
+
 class Lines:
     """say(line): print to `stream` (default: sys.stdout at the time), whose reader may go away. Then the
     lines stop, `closed` is set, and the caller goes on (training trains on and saves) or stops (sampling).
@@ -402,17 +414,11 @@ class Lines:
     def __call__(self, line):
         if self.closed:
             return
-        stream = sys.stdout if self.stream is None else self.stream
-        try:
-            print(line, file=stream, flush=True)
-        except (OSError, ValueError) as e:  # ValueError: a stream closed in this process
+        e = write(sys.stdout if self.stream is None else self.stream, line + "\n")
+        if e is not None:
             self.closed = True
-            silence(stream)
             if self.err is not None and not (isinstance(e, OSError) and closed_pipe(e)):
-                try:
-                    print("warning: cannot write the output (%s); going on without it" % e, file=self.err)
-                except (OSError, ValueError):
-                    pass
+                write(self.err, "warning: cannot write the output (%s); going on without it\n" % e)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -459,13 +465,8 @@ class Progress:
         self.write("\r\033[K" + line if self.live else line + "\n")
 
     def write(self, text):
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError) as e:  # stderr gone too (`2>&1 | head`): the run goes on without it
+        if write(self.stream, text) is not None:  # stderr gone too (`2>&1 | head`): the run goes on without it
             self.enabled = self.live = False
-            if isinstance(e, OSError) and closed_pipe(e):
-                silence(self.stream)
 
     def close(self):
         if self.live:
