@@ -5,8 +5,8 @@ needs)  and  *_backward(dout, ...) -> input gradients,  the chain rule applied b
 the pairs on a tape as model.GPT.forward calls them, and backward() calls the backwards in reverse order.
 No graph of scalar nodes is built, which is where the scalar engine spends its time.
 
-This file is the whole engine, written as plain loops. On CPython the four hot functions (the linear
-layer and attention, forward and backward) are replaced at import by code generated for each size
+This file is the whole engine, written as plain loops. On CPython the six hot functions (the linear
+layer, rmsnorm and attention, forward and backward) are replaced at import by code generated for each size
 (kernels.py), about 3x faster and computing the same numbers; PyPy's JIT compiles these loops itself.
 
 The forwards do the reference's arithmetic in the reference's order (sums left to right, x**-0.5,
@@ -348,10 +348,18 @@ def loss_only(model, batch):
 
 
 # --------------------------------------------------------------------------------------------------
-# On CPython, code generated for each size (kernels.py) runs the four hot functions ~3x faster with
+# On CPython, code generated for each size (kernels.py) runs the six hot functions ~3x faster with
 # the same sums; these plain loops stay the reference it is tested against, and what PyPy runs.
 
-REFERENCE = {f.__name__: f for f in (matmul, linear_forward, linear_backward, attention_forward, attention_backward)}
+REFERENCE = {f.__name__: f for f in (matmul, linear_forward, linear_backward, rmsnorm_forward, rmsnorm_backward,
+                                      attention_forward, attention_backward)}
 KERNELS = platform.python_implementation() == "CPython" and os.environ.get("MICROGPT_KERNELS", "1") != "0"
 if KERNELS:
-    from .kernels import attention_backward, attention_forward, linear_backward, linear_forward  # noqa: E402,F811
+    from .kernels import (  # noqa: E402,F811
+        attention_backward,
+        attention_forward,
+        linear_backward,
+        linear_forward,
+        rmsnorm_backward,
+        rmsnorm_forward,
+    )

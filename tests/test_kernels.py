@@ -7,6 +7,7 @@ meets it (inspect.getsource, tracebacks, MICROGPT_SHOW_KERNELS, `microgpt kernel
 """
 
 import inspect
+import math
 import random
 import re
 import subprocess
@@ -116,6 +117,25 @@ def test_attention_kernels_are_the_plain_loops(C, hs):
                 REF["attention_backward"](dout, q, k, v, ref_atts, C, C // hs)
 
 
+@pytest.mark.parametrize("C", [1, 2, 3, 16, 40])
+def test_rmsnorm_kernels_are_the_plain_loops(C):
+    # rows of every scale (an rstd far from 1), a row of zeros (rstd = eps**-0.5) and signed zeros
+    rng = random.Random(C)
+    for T in (1, 4, 9):
+        x = [rng.gauss(0, 1) * 10.0 ** rng.randint(-150, 150) for _ in range(T * C)]
+        x[:C] = [0.0] * C
+        x[-1] = -0.0
+        dout = gauss(rng, T * C)
+        dout[:C] = [-1.0] * (C - 1) + [-0.0]  # against the zero row: x . dy sums -0.0s, and 0.0 + -0.0 is 0.0
+        out, rstds = kernels.rmsnorm_forward(x, C)
+        ref_out, ref_rstds = REF["rmsnorm_forward"](x, C)
+        assert (out, rstds) == (ref_out, ref_rstds)
+        assert [math.copysign(1, v) for v in out] == [math.copysign(1, v) for v in ref_out]
+        dx, ref_dx = kernels.rmsnorm_backward(dout, x, rstds, C), REF["rmsnorm_backward"](dout, x, rstds, C)
+        assert dx == ref_dx
+        assert [math.copysign(1, v) for v in dx] == [math.copysign(1, v) for v in ref_dx]
+
+
 def test_sizes_too_large_to_unroll_fall_back_to_the_plain_loops(monkeypatch):
     monkeypatch.setattr(kernels, "MAX_UNROLL", 4)
     monkeypatch.setattr(kernels, "MAX_LOCALS", 8)
@@ -127,6 +147,9 @@ def test_sizes_too_large_to_unroll_fall_back_to_the_plain_loops(monkeypatch):
     assert kernels.matmul(a, b, 6) == REF["matmul"](a, b, 6)
     q = gauss(rng, 3 * 12)
     assert kernels.attention_forward(q, q, q, 12, 2) == REF["attention_forward"](q, q, q, 12, 2)
+    out, rstds = kernels.rmsnorm_forward(q, 6)
+    assert (out, rstds) == REF["rmsnorm_forward"](q, 6)
+    assert kernels.rmsnorm_backward(q, q, rstds, 6) == REF["rmsnorm_backward"](q, q, rstds, 6)
     assert built == []  # nothing was generated for these sizes
 
 
@@ -147,12 +170,14 @@ def test_the_engine_runs_the_kernels_on_cpython():
         pytest.skip("kernels are for CPython")
     assert engine.linear_forward is kernels.linear_forward
     assert engine.attention_backward is kernels.attention_backward
+    assert engine.rmsnorm_backward is kernels.rmsnorm_backward
 
 
 # --------------------------------------------------------------------------------------------------
 # the code itself
 
 GENERATORS = [kernels.matmul_source, kernels.masked_matmul_source, kernels.sparse_matmul_source,
+              kernels.rmsnorm_forward_source, kernels.rmsnorm_backward_source,
               kernels.attention_forward_source, kernels.attention_backward_source]
 
 
