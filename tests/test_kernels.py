@@ -223,6 +223,8 @@ def test_show_kernels_prints_each_kernel_once_as_it_is_built(names_path, tmp_pat
 
 
 def test_the_kernels_command(capsys):
+    if not engine.KERNELS:
+        pytest.skip("kernels are for CPython (and not with MICROGPT_KERNELS=0)")
     assert main(["kernels", "--n-embd", "8", "--n-head", "2", "--block-size", "4", "--list"]) == 0
     out = capsys.readouterr().out
     assert "# attention_8_4: " in out and "# attention_backward_8_4: " in out
