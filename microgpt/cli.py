@@ -369,6 +369,9 @@ def main(argv=None, prog=PROG):
         return tell("%s: error: %s" % (prog, e), 2)
     except MicroGPTError as e:
         return tell("%s: error: %s" % (prog, e), 1)
+    except MemoryError:  # an estimate in cost.py let through a run this machine could not hold after all
+        return tell("%s: error: out of memory: the machine could not give this run the memory it asked for; "
+                    "choose a smaller model or batch (checkpoints already saved are kept as they were)" % prog, 1)
     except KeyboardInterrupt as e:  # runs.Interrupted says what was saved
         e.prog = prog
         return tell("%s: %s" % (prog, e if str(e) else "interrupted"), 130)

@@ -16,7 +16,13 @@ in a list (8 bytes), so a float kept in a list costs about 32 bytes, four times 
   layer's normed inputs, q, k, v, the attention weights of every head, the MLP's 4C-wide hidden
   layer twice, the residual sums; then the logits and the probabilities);
 - per shard of a batch: one more gradient list, since the shards' gradients are combined at the end;
-- per worker process: its own copy of the weights and its own gradients and tape.
+- per worker process: its own copy of the weights and its own gradients and tape;
+- with the scalar engine, instead of the tape, the graph of Values of the shard being computed: 96
+  bytes per multiply-add of its forward pass (a dot product's node keeps two children and two local
+  gradients per product, 32 bytes; the elementwise nodes, about 200 bytes each, weigh the rest) and
+  1200 per logit (the softmax's nodes for each of the V logits of each position). Measured peaks
+  (tracemalloc, one backward pass) were 37-80 bytes per multiply-add of models of 16 to 64 channels,
+  and 141 for a 2000-character vocabulary, where the logits weigh most.
 The per-parameter figures were measured with tracemalloc (peak traced memory of building a model,
 one training step and a checkpoint's JSON, on 1 to 4 layers, 16 to 128 channels, batches of 1 to 64
 names: 280-300 bytes per parameter with Adam) and rounded up; the tape's count is about twice what was
@@ -28,7 +34,7 @@ cost (its ns/mult-add column). Measured on CPython 3.11, 2 cores: ~60 ns for the
 batch of 1 (the interpreter's overhead per call dominates), ~24 ns at batch 32, ~16 ns for 2 layers of
 64 channels; PyPy is faster. 50 ns is the figure used here: it errs high for the large runs the
 warning is for, and a warning that comes a little early beats one that never comes. The scalar
-engine builds a graph node per operation: ~5x the time (bench.py), and more memory than counted here.
+engine builds a graph node per operation: ~5x the time (bench.py).
 """
 
 import os
@@ -38,6 +44,7 @@ from .errors import MicroGPTError
 
 BYTES_PER_FLOAT = 32  # a float object and its pointer in a list (see above)
 BYTES_PER_PARAM = 3 * BYTES_PER_FLOAT + 192  # weight, m, v, and the larger of a step's or a save's extra (see above)
+GRAPH_BYTES_PER_MAC, GRAPH_BYTES_PER_LOGIT = 96, 1200  # the scalar engine's graph (see above)
 NS_PER_MAC = 50  # conservative CPython figure; `microgpt bench` measures it on this machine
 HOUR = 3600.0
 SHARD = 16  # train.SHARD: documents computed together (train.py imports would make a cycle)
@@ -70,13 +77,20 @@ def physical_memory():
         return ASSUMED_MEMORY
 
 
-def training_memory(config, batch_size, T, workers=1, optimizer="adam", eval_positions=0, shard=SHARD):
+def graph_bytes(config, T):
+    """Bytes of the scalar engine's graph of Values for one document of T positions."""
+    return forward_macs(config, T) * GRAPH_BYTES_PER_MAC + T * config.vocab_size * GRAPH_BYTES_PER_LOGIT
+
+
+def training_memory(config, batch_size, T, workers=1, optimizer="adam", eval_positions=0, shard=SHARD,
+                    engine="fast"):
     """Bytes a training run needs at its peak (see the module docstring for each term); `shard` is how
     many documents one backward pass takes at once."""
     P = num_params(config)
     shards = -(-batch_size // shard)
     per_param = BYTES_PER_PARAM - (0 if optimizer == "adam" else 2 * BYTES_PER_FLOAT)
-    tape = min(batch_size, shard) * T * tape_floats(config, T) * BYTES_PER_FLOAT
+    per_document = graph_bytes(config, T) if engine == "scalar" else T * tape_floats(config, T) * BYTES_PER_FLOAT
+    tape = min(batch_size, shard) * per_document
     # the held-out evaluation keeps every layer's keys and values for every prefix it has seen
     evaluation = eval_positions * 2 * config.n_layer * config.n_embd * BYTES_PER_FLOAT
     worker = (P * 2 * BYTES_PER_FLOAT + tape) if workers > 1 else 0
@@ -133,8 +147,9 @@ def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True,
         return
     config = cfg.model_config(vocab_size)
     T = min(T, config.block_size)
-    need = training_memory(config, cfg.batch_size, T, cfg.workers, cfg.optimizer, val_positions)
-    check_memory(need, "a run of %s" % describe(config, cfg.batch_size))
+    need = training_memory(config, cfg.batch_size, T, cfg.workers, cfg.optimizer, val_positions, engine=cfg.engine)
+    check_memory(need, "a run of %s%s" % (describe(config, cfg.batch_size),
+                                          " on the scalar engine" if cfg.engine == "scalar" else ""))
     if warn:
         steps = max(1, cfg.steps - steps_done)
         slower = 5 if cfg.engine == "scalar" else 1

@@ -281,6 +281,56 @@ def test_sizes_nobody_can_run_are_refused_at_once(tiny, capsys, monkeypatch, arg
     assert not os.path.exists("run")
 
 
+def test_the_scalar_engines_graph_is_counted(tiny, capsys, monkeypatch):
+    # the scalar engine keeps a node per dot product and per elementwise op of a whole shard: far more
+    # than the fast engine's tape, so a size the fast engine runs can be one the scalar engine cannot
+    from microgpt import cost
+    from microgpt.model import GPTConfig
+    monkeypatch.setattr(cost, "physical_memory", lambda: 4 * 1024 ** 3)
+    config = GPTConfig(vocab_size=27, n_embd=512)
+    assert cost.training_memory(config, 16, 8) < 4 * 1024 ** 3 < cost.training_memory(config, 16, 8, engine="scalar")
+    start = time.time()
+    line = fails(capsys, ["--data", tiny, "--out", "run", "--engine", "scalar", "--n-embd", "512", "--batch-size",
+                          "16"] + FAST, 1)
+    assert time.time() - start < 10
+    assert "batch_size 16 on the scalar engine would need about" in line, line
+    assert not os.path.exists("run")
+
+
+def test_the_graph_estimate_errs_high(monkeypatch):
+    # peak memory of one scalar backward pass, measured, against what cost.py says before the run
+    import random
+    import tracemalloc
+
+    from microgpt import cost, scalar_engine
+    from microgpt.model import GPT, GPTConfig
+    rng = random.Random(0)
+    for L, C, B, T, V in ((1, 32, 4, 8, 27), (2, 16, 8, 12, 27), (1, 8, 2, 10, 600)):
+        model = GPT(GPTConfig(vocab_size=V, n_layer=L, n_embd=C))
+        batch = [[V - 1] + [rng.randrange(V - 1) for _ in range(T)] + [V - 1] for _ in range(B)]
+        tracemalloc.start()
+        try:
+            scalar_engine.loss_and_grad(model, batch)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        estimate = cost.training_memory(model.config, B, T + 1, engine="scalar")
+        assert peak < estimate < 4 * peak, (L, C, B, T, V, peak, estimate)
+
+
+def test_running_out_of_memory_is_one_line_and_keeps_the_checkpoint(tiny, capsys, monkeypatch):
+    from microgpt import engine
+    trained(tiny)
+    before = open(os.path.join("run", "checkpoint.json"), "rb").read()
+
+    def no_memory(model, batch):
+        raise MemoryError()
+    monkeypatch.setattr(engine, "loss_and_grad", no_memory)
+    line = fails(capsys, ["--resume", "run", "--steps", "10"], 1)
+    assert line.startswith("microgpt: error: out of memory: ") and "choose a smaller model or batch" in line, line
+    assert open(os.path.join("run", "checkpoint.json"), "rb").read() == before
+
+
 def test_kernels_and_resume_count_the_cost_too(tiny, capsys, monkeypatch):
     from microgpt import cost
     assert "would need about" in fails(capsys, ["kernels", "--block-size", "3000", "--list"], 1)
