@@ -79,3 +79,15 @@ def test_flags_alone_mean_train(capsys, names_path):
     steps = [line for line in out.splitlines() if line.startswith("step ")]
     assert len(steps) == 2 and "loss 3.3660" not in steps[0]
     assert not any(line.startswith("sample ") for line in out.splitlines())
+
+
+def test_bench_whole_command_times_the_command_against_the_textbook(capsys, names_path):
+    # one round of --quick: the ratio printed must be the two figures printed, divided
+    code, out, err = run(capsys, "bench", "--whole-command", "--quick", "--data", names_path)
+    assert code == 0, err
+    ours = float(re.search(r"^the default command: [\d.]+ s, median ([\d.]+) s$", out, re.M).group(1))
+    textbook = float(re.search(r"^textbook Value, 1000 steps: [\d.]+ s, median ([\d.]+) s \(each extrapolated "
+                               r"from 3 steps\)$", out, re.M).group(1))
+    ratio = int(re.search(r"^the default command is (\d+)x faster than", out, re.M).group(1))
+    assert 0 < ours < textbook
+    assert abs(ratio - textbook / ours) <= 0.5 + textbook / ours * 0.02  # the printed figures are rounded
