@@ -8,7 +8,6 @@ plain PyTorch from the exported file alone, and one process against two.
 Tests that need torch skip without it; the CUDA ones skip without a GPU.
 """
 
-import contextlib
 import io
 import json
 import os
@@ -24,7 +23,7 @@ import pytest
 from conftest import NAMES, ROOT
 from test_checkpoint import make_checkpoint
 from test_engine import SEEDS, assert_grads_close, close, random_case
-from test_reference_run import PUBLISHED_SAMPLES
+from test_reference_run import PUBLISHED_SAMPLES, run_cli
 
 from microgpt import checkpoint, export, runs, scalar_engine, train
 from microgpt.cli import main
@@ -48,19 +47,6 @@ def small(data_path, **kw):
                     num_samples=5, quiet=True)
     settings.update(kw)
     return TrainConfig(**settings)
-
-
-def run_cli(argv, folder):
-    """(exit code, stdout lines, stderr) of main(argv) run in `folder`."""
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(str(folder))
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue().splitlines(), err.getvalue()
 
 
 def params_of(run_dir):
