@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 import pytest
+import test_train
 from conftest import NAMES, ROOT
 from test_checkpoint import make_checkpoint
 from test_engine import SEEDS, assert_grads_close, close, random_case
@@ -43,10 +44,7 @@ if torch is not None:
 
 
 def small(data_path, **kw):
-    settings = dict(data=data_path, steps=24, batch_size=3, eval_every=5, eval_docs=10, save_every=7,
-                    num_samples=5, quiet=True)
-    settings.update(kw)
-    return TrainConfig(**settings)
+    return test_train.small(data_path, **dict(dict(batch_size=3), **kw))  # 3 documents: a stacked batch
 
 
 def params_of(run_dir):
