@@ -62,13 +62,17 @@ def safetensors_bytes(ck, dtype="float64"):
 
 def export(run, out=None, dtype="float64", overwrite=False, say=print):
     """Write the checkpoint of `run` (a run directory or a checkpoint file) to `out` as safetensors."""
-    path = run if os.path.isfile(run) else os.path.join(run, CHECKPOINT)
-    ck = checkpoint.load(path)
+    path = run if os.path.exists(run) and not os.path.isdir(run) else os.path.join(run, CHECKPOINT)
+    ck = checkpoint.load(path)  # a FIFO or a device is refused there, as not a regular file
     out = out or os.path.join(os.path.dirname(path), "model.safetensors")
     if os.path.isdir(out):
         raise MicroGPTError("%s is a directory; pass --out FILE" % out)
+    if os.path.exists(out) and os.path.samefile(out, path):  # even with --overwrite: it is the format of record
+        raise MicroGPTError("%s is the checkpoint being exported; choose another --out" % out)
     if os.path.lexists(out) and not overwrite:
         raise MicroGPTError("%s already exists; pass --overwrite to replace it, or choose another --out" % out)
+    if os.path.exists(out) and not os.path.isfile(out):  # the file would replace a FIFO, a device, /dev/full...
+        raise MicroGPTError("%s is not a regular file; export replaces files only, choose another --out" % out)
     blob = safetensors_bytes(ck, dtype)
     try:
         write_atomic(out, blob)

@@ -15,6 +15,7 @@ import random
 import re
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -330,6 +331,29 @@ def test_export_refuses_to_replace_a_file_and_float32_overflow(tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "too large for float32" in err
     assert not (tmp_path / "f32.bin").exists()
+
+
+def test_export_never_replaces_its_own_checkpoint_nor_a_special_file(tmp_path, capsys):
+    ck = make_checkpoint()
+    path = str(tmp_path / "ck.json")
+    checkpoint.save(path, ck)
+    before = (tmp_path / "ck.json").read_bytes()
+    os.symlink(path, str(tmp_path / "link.json"))
+    fifo, sock = str(tmp_path / "pipe"), socket.socket(socket.AF_UNIX)
+    os.mkfifo(fifo)
+    sock.bind(str(tmp_path / "sock"))  # special files of our own: a regression must not replace /dev/null
+    for out, says in ((path, "is the checkpoint being exported"),  # --overwrite or not: the format of record
+                      (str(tmp_path / "link.json"), "is the checkpoint being exported"),
+                      (os.path.join(str(tmp_path), ".", "ck.json"), "is the checkpoint being exported"),
+                      (fifo, "is not a regular file"), (str(tmp_path / "sock"), "is not a regular file")):
+        assert main(["export", path, "--out", out, "--overwrite"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, err
+    assert (tmp_path / "ck.json").read_bytes() == before and os.path.islink(str(tmp_path / "link.json"))
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISSOCK(os.stat(str(tmp_path / "sock")).st_mode)
+    sock.close()
+    assert main(["export", fifo]) == 1  # a FIFO to read from: refused as not a checkpoint file, not waited on
+    assert "is a named pipe (FIFO), not a checkpoint file" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------
