@@ -23,7 +23,6 @@ Left out: comparing runs, and anything a browser would have to fetch.
 
 import collections
 import functools
-import json
 import math
 import os
 import random
@@ -35,9 +34,9 @@ from . import checkpoint, engine, sample, svg
 from .config import TrainConfig
 from .data import Tokenizer
 from .errors import MicroGPTError
-from .files import write_atomic
+from .files import read_bytes, write_atomic
 from .model import GPT, param_shapes
-from .runs import CHECKPOINT, METRICS
+from .runs import CHECKPOINT, METRICS, read_metrics
 
 REPORT = "report.html"
 RELOAD = '<meta http-equiv="refresh" content="5">'  # while training: the browser fetches the page again
@@ -91,24 +90,6 @@ def load(path, dataset=None, torch=None):
 
 def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def read_metrics(path):
-    """metrics.jsonl's records in order; a line cut short by a crash, or not a record, is skipped."""
-    records = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.readlines()
-    except OSError:
-        return records
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and is_number(record.get("step")):
-            records.append(record)
-    return records
 
 
 def series(records, key):
@@ -790,9 +771,8 @@ def write(run):
 def stop_reloading(path):
     """The page written last, no longer reloading itself: for a run that ended before any checkpoint."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
+        text = read_bytes(path, "report", 1 << 30).decode("utf-8")
+    except (MicroGPTError, UnicodeDecodeError):  # gone, or not the page we wrote: nothing to stop
         return
     if RELOAD in text:
         write_atomic(path, text.replace(RELOAD + "\n", "", 1))

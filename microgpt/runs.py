@@ -32,9 +32,12 @@ except ImportError:
 
 from . import __version__, checkpoint
 from .errors import MicroGPTError
-from .files import json_text, write_atomic
+from .files import json_text, read_bytes, write_atomic
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
+# A line of metrics.jsonl is ~100-200 bytes, one per logged step: 256 MiB is a million steps or more
+# logged, and its records as Python dicts take several times that in memory.
+METRICS_LIMIT = 256 << 20
 LOCK = "run.lock"  # held by the one process writing the run
 REPORT = "report.html"  # report.REPORT, written into the run by training and by `microgpt report`
 PENDING = ".metrics.jsonl.overwrite"  # an --overwrite run's metrics until its first save
@@ -78,10 +81,9 @@ def last_run(root="runs"):
 
 def ours(config_path):
     """Whether the config.json at `config_path` is one a run wrote (an object naming the microgpt version)."""
-    try:
-        with open(config_path, "rb") as f:
-            record = json.loads(f.read(1 << 20).decode("utf-8"))  # a run's config is a few KB
-    except (OSError, ValueError):
+    try:  # read as any user's file is: a FIFO in its place must not block (a run's config is a few KB)
+        record = json.loads(read_bytes(config_path, "config file", 1 << 20).decode("utf-8"))
+    except (MicroGPTError, ValueError, RecursionError):
         return False
     return isinstance(record, dict) and "microgpt" in record and "config" in record
 
@@ -138,6 +140,24 @@ def in_use(folder):
     return not free
 
 
+
+def read_metrics(path):
+    """The records of a metrics.jsonl, in order: each line that is a JSON object with a number "step".
+    A line cut short by a crash, or anything else, is skipped; a missing file has none. The file is read
+    as files.read_bytes reads any file: a FIFO or /dev/zero in its place is refused, not waited on."""
+    if not os.path.lexists(path):
+        return []
+    records = []
+    for line in read_bytes(path, "metrics file", METRICS_LIMIT).decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        step = record.get("step") if isinstance(record, dict) else None
+        if isinstance(step, (int, float)) and not isinstance(step, bool):
+            records.append(record)
+    return records
+
 class Lock:
     """run.lock: a run directory is written by one process at a time.
 
@@ -174,10 +194,9 @@ class Lock:
     def holder(self):
         """Who holds the lock, from its note: "pid 123 on host, since 2024-05-01 12:00:00"."""
         try:
-            with open(self.path, encoding="utf-8") as f:
-                note = json.loads(f.readline())
+            note = json.loads(read_bytes(self.path, "lock file", 1 << 16).decode("utf-8").split("\n")[0])
             return "pid %s on %s, since %s" % (note["pid"], note["host"], note["since"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (MicroGPTError, ValueError, KeyError, TypeError):
             return "its lock is %s" % self.path
 
     def release(self):
@@ -260,18 +279,8 @@ class RunDir:
             raise
 
     def keep_metrics(self, step):
-        kept = []
-        try:
-            with open(self.metrics, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue  # a line cut short by a crash
-                    if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
-                        kept.append(json.dumps(record) + "\n")
-        except FileNotFoundError:
-            pass
+        kept = [json.dumps(r) + "\n" for r in read_metrics(self.metrics)
+                if isinstance(r["step"], int) and not isinstance(r["step"], bool) and r["step"] <= step]
         write_atomic(self.metrics, "".join(kept))
 
     def take_lock(self):

@@ -174,6 +174,22 @@ def test_unwritable_run_directory(tiny, capsys):
 # --------------------------------------------------------------------------------------------------
 # sampling
 
+def test_a_fifo_in_a_run_directory_blocks_nothing(tiny, capsys):
+    # a FIFO without a writer blocks whoever opens it for reading: the run directory's files are read
+    # as any user's file is, so these are refused or passed over at once
+    os.mkdir("odd")
+    os.mkfifo(os.path.join("odd", "config.json"))
+    start = time.time()
+    line = fails(capsys, ["--data", tiny, "--out", "odd"] + FAST, 1)
+    assert "--out odd is not empty and is not a MicroGPT run (it holds config.json)" in line, line
+    default = os.path.join("runs", os.path.splitext(os.path.basename(tiny))[0])  # runs/<data file's name>
+    os.makedirs(default)
+    os.mkfifo(os.path.join(default, "config.json"))
+    assert main(["--data", tiny] + FAST) == 0  # the default folder moves aside, as from any folder not a run
+    assert os.path.isfile(os.path.join(default + "-2", "checkpoint.json"))
+    assert time.time() - start < 30
+
+
 def test_bad_prompts(tiny, capsys):
     trained(tiny)
     line = fails(capsys, ["sample", "--run", "run", "--prompt", "maX"])

@@ -405,6 +405,29 @@ def test_missing_or_damaged_run_directories_are_one_line(tiny, tmp_path, monkeyp
         assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err, err
 
 
+def test_a_metrics_file_that_is_not_a_file_is_one_line_for_report_and_resume(tiny, tmp_path, monkeypatch, capsys):
+    # a FIFO would block the report forever and /dev/zero would fill memory; a line nested too deep to
+    # parse is skipped like any other damaged line
+    monkeypatch.chdir(tmp_path)
+    assert main(["--data", tiny, "--out", "run", "--steps", "2", "--quiet", "--num-samples", "0"]) == 0
+    metrics = os.path.join("run", runs.METRICS)
+    checkpoint_bytes = open(os.path.join("run", runs.CHECKPOINT), "rb").read()
+    kept = open(metrics).read()
+    with open(metrics, "a") as f:
+        f.write("[" * 100000 + "\n")
+    assert [r["step"] for r in runs.read_metrics(metrics)] == [json.loads(line)["step"] for line in kept.splitlines()]
+    capsys.readouterr()
+    for make, says in ((os.mkfifo, "is a named pipe (FIFO), not a metrics file"),
+                       (lambda path: os.symlink("/dev/zero", path), "is a character device, not a metrics file")):
+        os.remove(metrics)
+        make(metrics)
+        for argv in (["report", "run"], ["--resume", "run", "--steps", "4", "--quiet", "--num-samples", "0"]):
+            assert main(argv) == 1
+            err = capsys.readouterr().err
+            assert len(err.splitlines()) == 1 and says in err, err
+    assert open(os.path.join("run", runs.CHECKPOINT), "rb").read() == checkpoint_bytes
+
+
 def test_report_and_sample_default_to_the_run_trained_last(tiny, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert runs.last_run() == os.path.join("runs", "names")  # nothing trained yet
