@@ -12,6 +12,7 @@ import sys
 try:
     import argparse
     import math
+    import signal
 
     from . import __version__, cost, report, runs, sample, train
     from .config import DEVICES, DTYPES, ENGINES, MIN_TEMPERATURE, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
@@ -380,6 +381,17 @@ def main(argv=None, prog=PROG):
     except BrokenPipeError:  # the reader of a command's output left (`| head`); train and sample see to it themselves
         runs.silence(sys.stdout)
         return 0
+
+
+def console():
+    """The `microgpt` command (pyproject's console script): main(), after which Ctrl-C is ignored. The work
+    is done by then, and a SIGINT during Python's own shutdown would end in a traceback from it."""
+    try:
+        code = main()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # between main's return and the line after it
+        code = tell("%s: interrupted" % PROG, 130)
+    return code
 
 
 def tell(line, code):

@@ -93,8 +93,9 @@ def is_number(value):
 
 
 def series(records, key):
-    """(step, value) of every record that has a number under `key`."""
-    return [(r["step"], float(r[key])) for r in records if is_number(r.get(key)) and math.isfinite(r[key])]
+    """(step, value) of every record that has a number under `key`, within +-1e100: no loss or rate a run
+    logs is larger, and a chart's range must stay a finite float (1e308 - -1e308 is not)."""
+    return [(r["step"], float(r[key])) for r in records if is_number(r.get(key)) and abs(r[key]) <= 1e100]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -778,10 +779,11 @@ def stop_reloading(path):
         write_atomic(path, text.replace(RELOAD + "\n", "", 1))
 
 
-def from_training(training, final):
+def from_training(training, final, warn=True):
     """train's hook: at an evaluation (final False) the page of the weights in memory, reloading itself;
     when the loop ends (final True) the page of the last checkpoint, no longer reloading. Returns the
-    page's path, or None: no run directory, or writing failed (one warning line; the run goes on)."""
+    page's path, or None: no run directory, or writing failed (one warning line, unless `warn` is false:
+    a run ending in an error says that error alone; the run goes on)."""
     run_dir = training.run
     if run_dir is None or (not final and training.step >= training.cfg.steps):
         return None  # not kept, or the final page follows at once
@@ -794,5 +796,6 @@ def from_training(training, final):
             return None
         return write(load(run_dir.path, training.dataset))
     except Exception as e:  # a report is never worth the run: say why, and go on
-        print("warning: could not write the report %s: %s" % (path, e), file=training.err)
+        if warn:
+            print("warning: could not write the report %s: %s" % (path, e), file=training.err)
         return None

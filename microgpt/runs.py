@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -88,17 +89,51 @@ def ours(config_path):
     return isinstance(record, dict) and "microgpt" in record and "config" in record
 
 
+# how each file a run writes begins: a user's own metrics.jsonl or report.html (or another tool's
+# checkpoint.json) must not be taken for a run's, and then overwritten as one
+HEADS = {CHECKPOINT: b'{"format": "microgpt-checkpoint"', METRICS: b'{"step": ', PENDING: b'{"step": ',
+         LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>"}
+
+
+def looks_ours(path):
+    """Whether the file at `path` is one a run of ours wrote, from its first bytes. Never a symbolic link
+    (writing the run would write through it to whatever it names), a FIFO or anything but a file."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    name = os.path.basename(path)
+    if name == REPORT:
+        return head.startswith(HEADS[REPORT]) and b"<title>MicroGPT run " in head
+    return head.startswith(HEADS[name]) or (not head and name in (METRICS, PENDING, LOCK))  # begun, nothing yet
+
+
 def foreign_files(folder):
     """The entries of `folder` that show it is not a MicroGPT run, sorted; [] for a run or an empty or
     missing folder. A run has a checkpoint or a config.json of ours; a folder holding only what a run
-    killed before its first save leaves (metrics, lock, temp files) is one too."""
+    killed before its first save leaves (metrics, lock, temp files, each as a run writes it) is one too."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
-    if CHECKPOINT in names or (CONFIG in names and ours(os.path.join(folder, CONFIG))):
+    if (CHECKPOINT in names and looks_ours(os.path.join(folder, CHECKPOINT))) or \
+            (CONFIG in names and ours(os.path.join(folder, CONFIG))):
         return []
-    return [n for n in names if n not in (METRICS, LOCK, REPORT, PENDING) and not STRAY.match(n)]
+    return [n for n in names if not STRAY.match(n)
+            and not (n in (METRICS, LOCK, REPORT, PENDING) and looks_ours(os.path.join(folder, n)))]
+
+
+def identity(path):
+    """What changes when a file is replaced or rewritten (its inode, size and time), or None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 LOCKED_BYTE = 1 << 30  # Windows locks byte ranges: one far past the holder's note, which stays readable
@@ -142,7 +177,7 @@ def in_use(folder):
 
 
 def read_metrics(path):
-    """The records of a metrics.jsonl, in order: each line that is a JSON object with a number "step".
+    """The records of a metrics.jsonl, in order: each line that is a JSON object with a whole "step".
     A line cut short by a crash, or anything else, is skipped; a missing file has none. The file is read
     as files.read_bytes reads any file: a FIFO or /dev/zero in its place is refused, not waited on."""
     if not os.path.lexists(path):
@@ -154,7 +189,7 @@ def read_metrics(path):
         except (ValueError, RecursionError):
             continue
         step = record.get("step") if isinstance(record, dict) else None
-        if isinstance(step, (int, float)) and not isinstance(step, bool):
+        if isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= 10 ** 12:  # as a run writes it
             records.append(record)
     return records
 
@@ -172,8 +207,11 @@ class Lock:
 
     def acquire(self):
         """True if the lock is now ours; False if another process holds it."""
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        if os.path.lexists(self.path) and not stat.S_ISREG(os.lstat(self.path).st_mode):
+            raise MicroGPTError("%s is not a plain file (a link, a folder or a FIFO), so it cannot be this run's "
+                                "lock; remove it, or choose another folder" % self.path)
+        while True:  # O_NOFOLLOW: a link put there meanwhile is refused (ELOOP), not written through
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
             if not hold(fd):
                 os.close(fd)
                 return False
@@ -256,11 +294,17 @@ class RunDir:
             return open(self.pending if self.replacing else self.metrics, "w", encoding="utf-8")
         self.open_locked(open_log)
 
-    def start_resumed(self, step):
-        """Keep the metrics up to the checkpoint's step: later ones belong to steps about to be redone."""
+    def start_resumed(self, step, loaded=None):
+        """Keep the metrics up to the checkpoint's step: later ones belong to steps about to be redone.
+
+        `loaded` is identity() of the checkpoint as it was read, before the lock was ours: another
+        process may have saved over it meanwhile, and continuing the old one would undo that run."""
         self.resuming = True
 
         def open_log():
+            if loaded is not None and identity(self.checkpoint) != loaded:
+                raise MicroGPTError("%s changed while this resume was starting (another run saved it); nothing "
+                                    "was written: resume again to continue from the new checkpoint" % self.checkpoint)
             self.keep_metrics(step)
             return open(self.metrics, "a", encoding="utf-8")
         self.open_locked(open_log)
@@ -279,8 +323,7 @@ class RunDir:
             raise
 
     def keep_metrics(self, step):
-        kept = [json.dumps(r) + "\n" for r in read_metrics(self.metrics)
-                if isinstance(r["step"], int) and not isinstance(r["step"], bool) and r["step"] <= step]
+        kept = [json.dumps(r) + "\n" for r in read_metrics(self.metrics) if r["step"] <= step]
         write_atomic(self.metrics, "".join(kept))
 
     def take_lock(self):
@@ -360,7 +403,10 @@ class RunDir:
 
     def close(self):
         if self.log_file:
-            self.log_file.close()
+            try:
+                self.log_file.close()
+            except OSError:  # a full disk fails the flush again: that was reported, and the lock must still go
+                pass
             self.log_file = None
         if self.replacing:  # never saved: the run that was here stays as it was
             try:

@@ -29,7 +29,7 @@ from .config import RESUMABLE
 from .errors import ComputeError, MicroGPTError
 from .model import GPT
 from .optim import make_optimizer
-from .runs import Interrupted, Lines, Progress, RunDir, StopRequest
+from .runs import Interrupted, Lines, Progress, RunDir, StopRequest, identity
 
 ENGINES = {"fast": engine, "scalar": scalar_engine}
 # Of the settings a resume may change (RESUMABLE), those of that resume only: when and how it reports.
@@ -194,6 +194,7 @@ def resume(run_dir, changes=None, out=None, err=None):
     run = RunDir(run_dir)
     if not os.path.isdir(run_dir):
         raise MicroGPTError("cannot resume: %s is not a run directory" % run_dir)
+    loaded = identity(run.checkpoint)  # checked again once the run's lock is ours
     ck = checkpoint.load(run.checkpoint)
     cfg = ck.config
     changes = dict(changes or {})
@@ -227,7 +228,7 @@ def resume(run_dir, changes=None, out=None, err=None):
     run = run if keep else None
     stored = dataclasses.replace(cfg, **own)
     if run:
-        run.start_resumed(ck.step)
+        run.start_resumed(ck.step, loaded)
         run.write_config(stored, model.config, dataset.info())
     return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err, stored).loop()
 
@@ -265,6 +266,7 @@ class Training:
         with StopRequest() as stop:
             if hasattr(self.compute, "agreed"):  # several processes stop after the same step (torch_engine.py)
                 stop = self.compute.agreed(stop)
+            failed = True  # until the loop ends well: a run that fails says so in one line, its report quietly
             try:
                 while self.step < cfg.steps and not stop.requested:
                     # forward, backward, update
@@ -283,24 +285,29 @@ class Training:
                     self.progress.update(self.step, loss)
                 self.progress.close()
                 self.finish(stop)
-            except Interrupted:
+                failed = False
+            except Interrupted:  # Ctrl-C between steps: saved, and its page is written as usual
+                failed = False
                 raise
             except ComputeError as e:  # a worker process died: the weights here are whole, but not saved
                 self.progress.close()
-                raise MicroGPTError("%s at step %d of %d; stopped without saving: %s"
-                                    % (e, self.step + 1, cfg.steps, self.last_good()))
+                raise MicroGPTError("%s %s; stopped without saving: %s" % (e, self.where(), self.last_good()))
             except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer: the step may be half done
                 self.progress.close()
-                raise Interrupted("interrupted during step %d of %d; not saved: %s"
-                                  % (self.step + 1, cfg.steps, self.last_good()))
+                raise Interrupted("interrupted %s; not saved: %s" % (self.where(), self.last_good()))
             finally:
                 self.compute.close()
                 replaced = self.run and self.run.replacing  # nothing saved over the old run: its report stays
                 if self.run:
                     self.run.close()
                 if not replaced:
-                    self.report = report.from_training(self, final=True)
+                    self.report = report.from_training(self, final=True, warn=not failed)
         return self.write_samples()
+
+    def where(self):
+        if self.step < self.cfg.steps:
+            return "during step %d of %d" % (self.step + 1, self.cfg.steps)
+        return "after the last step, %d, in the final evaluation or save" % self.step
 
     # --- the loop's reporting
 

@@ -113,7 +113,7 @@ def test_out_refuses_a_folder_that_is_not_a_run(tmp_path, tiny, capsys):
     for extra in ([], ["--overwrite"]):
         assert main(["--data", tiny, "--steps", "2", "--out", str(folder), "--quiet"] + extra) == 1
         err = one_error_line(capsys)
-        assert "is not empty and is not a MicroGPT run (it holds config.json)" in err and "--out" in err
+        assert "is not empty and is not a MicroGPT run (it holds config.json, metrics.jsonl)" in err and "--out" in err
         assert snapshot(str(folder)) == before
     # the default folder steps aside instead
     assert runs.default_run_dir(str(folder) + ".txt", root=str(tmp_path)) == str(folder) + "-2"
@@ -202,7 +202,7 @@ def test_an_unwritable_run_is_resumed_with_a_hint_that_fits_resume(tmp_path, tin
 def test_ctrl_c_while_importing_is_one_line_and_130(tmp_path, tiny, how, after):
     """SIGINT as soon as the child has imported `after` (-X importtime tells, on stderr): somewhere in the
     package's own imports, or just after them. `script` runs main as the `microgpt` console script does."""
-    script = "import sys; from microgpt.cli import main; sys.exit(main())"
+    script = "import sys; from microgpt.cli import console; sys.exit(console())"
     args = ["-m", "microgpt"] if how == "module" else ["-c", script]
     p = child(["-X", "importtime"] + args + ["--data", tiny, "--steps", "5000", "--out", "run", "--quiet"], tmp_path)
     for line in p.stderr:  # "import time:  self [us] | cumulative | (indented) module"
@@ -260,3 +260,98 @@ def test_a_long_evaluation_is_announced_with_its_size_and_an_estimate(tmp_path, 
     err = io.StringIO()
     train.train(TrainConfig(data=tiny, steps=3, eval_every=0, num_samples=0), out=io.StringIO(), err=err)
     assert "evaluating" not in err.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# what a folder holds, and who else writes it
+
+def test_a_users_own_files_with_a_runs_names_are_not_taken_for_a_run(tmp_path, tiny, capsys):
+    # a folder holding only a metrics.jsonl, report.html or run.lock of someone else's, or another tool's
+    # checkpoint.json and config.json, is not a run: refused, and every file left as it was
+    cases = {"metrics.jsonl": "my own experiment log\n", "report.html": "<html>my page</html>\n",
+             "run.lock": "user file\n", "checkpoint.json": '{"model_type": "gpt2"}\n'}
+    for name, text in cases.items():
+        folder = tmp_path / ("mine-" + name)
+        folder.mkdir()
+        (folder / name).write_text(text)
+        if name == "checkpoint.json":
+            (folder / "config.json").write_text('{"architectures": ["GPT2LMHeadModel"]}\n')
+        before = snapshot(str(folder))
+        for extra in ([], ["--overwrite"]):
+            assert main(["--data", tiny, "--steps", "2", "--out", str(folder), "--quiet"] + extra) == 1
+            assert "is not empty and is not a MicroGPT run (it holds %s" % ("checkpoint.json" if name ==
+                                                                            "checkpoint.json" else name) \
+                in one_error_line(capsys)
+            assert snapshot(str(folder)) == before
+
+
+def test_links_in_a_run_folder_are_never_written_through(tmp_path, tiny, capsys):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious user data\n")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    os.symlink(str(precious), str(fresh / "metrics.jsonl"))
+    assert main(["--data", tiny, "--steps", "2", "--out", str(fresh), "--quiet"]) == 1
+    assert "(it holds metrics.jsonl)" in one_error_line(capsys)
+    run_dir = make_run(tmp_path / "run", tiny)
+    os.symlink(str(precious), os.path.join(run_dir, runs.LOCK))
+    before = snapshot(run_dir)
+    assert main(["--resume", run_dir, "--steps", "8", "--quiet", "--num-samples", "0"]) == 1
+    assert "run.lock is not a plain file (a link, a folder or a FIFO)" in one_error_line(capsys)
+    assert precious.read_text() == "precious user data\n" and snapshot(run_dir) == before
+
+
+def test_a_resume_refuses_a_checkpoint_saved_over_while_it_was_starting(tmp_path, tiny, capsys, monkeypatch):
+    # between reading the checkpoint and taking the lock, another run saves there: continuing the old
+    # checkpoint would save over that run's work
+    from microgpt.files import write_atomic
+    run_dir = make_run(tmp_path / "run", tiny)
+    path = os.path.join(run_dir, runs.CHECKPOINT)
+    real = checkpoint.training_data
+
+    def another_run_saves(ck, data_path):
+        write_atomic(path, open(path, "rb").read())  # a new file in its place, as any save makes
+        return real(ck, data_path)
+    monkeypatch.setattr(checkpoint, "training_data", another_run_saves)
+    before = snapshot(run_dir)
+    assert main(["--resume", run_dir, "--steps", "9", "--quiet", "--num-samples", "0"]) == 1
+    assert "checkpoint.json changed while this resume was starting" in one_error_line(capsys)
+    assert snapshot(run_dir) == before and not os.path.exists(os.path.join(run_dir, runs.LOCK))
+    monkeypatch.setattr(checkpoint, "training_data", real)
+    assert main(["--resume", run_dir, "--steps", "9", "--quiet", "--num-samples", "0"]) == 0  # again: it goes
+
+
+def test_a_full_disk_is_one_line_and_lets_the_lock_go(tmp_path, tiny, capsys, monkeypatch):
+    class FullDisk(io.StringIO):
+        def write(self, *args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        close = flush = write  # closing retries the flush, and fails again
+
+    run_dir = make_run(tmp_path / "run", tiny)
+    real = runs.RunDir.start_resumed
+
+    def then_the_disk_fills(self, *args):
+        real(self, *args)
+        self.log_file = FullDisk()
+    monkeypatch.setattr(runs.RunDir, "start_resumed", then_the_disk_fills)
+    from microgpt import report
+
+    def no_space(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(report, "write_atomic", no_space)  # the final page cannot be written either
+    before = open(os.path.join(run_dir, runs.CHECKPOINT), "rb").read()
+    assert main(["--resume", run_dir, "--steps", "9", "--quiet", "--num-samples", "0"]) == 1
+    assert "No space left on device" in one_error_line(capsys)  # one line: no traceback, no report warning
+    assert not os.path.exists(os.path.join(run_dir, runs.LOCK))
+    assert open(os.path.join(run_dir, runs.CHECKPOINT), "rb").read() == before
+
+
+def test_after_its_work_the_console_script_ignores_ctrl_c(monkeypatch):
+    from microgpt import cli
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.console() == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
