@@ -12,6 +12,7 @@ import sys
 try:
     import argparse
     import math
+    import os
     import signal
 
     from . import __version__, cost, report, runs, sample, train
@@ -354,6 +355,9 @@ def printable(stream):
 
 
 def main(argv=None, prog=PROG):
+    for name in ("stdout", "stderr"):  # started with the stream closed (`>&-`): as if its reader had gone
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
     try:
         printable(sys.stdout)
         printable(sys.stderr)
@@ -381,6 +385,11 @@ def main(argv=None, prog=PROG):
     except BrokenPipeError:  # the reader of a command's output left (`| head`); train and sample see to it themselves
         runs.silence(sys.stdout)
         return 0
+    except OSError as e:  # a file's error names its file and is caught where it is written: this is the output
+        if e.filename is not None:
+            raise
+        runs.silence(sys.stdout)
+        return tell("%s: error: cannot write the output: %s" % (prog, e.strerror or e), 1)
 
 
 def console():

@@ -45,7 +45,10 @@ def define(name, src):
     exec(compile(src, filename, "exec"), env)
     SOURCES[name] = src
     if os.environ.get(SHOW_ENV):
-        sys.stderr.write("# kernel %s\n%s\n" % (name, src))
+        try:  # shown if it can be: a closed or full stderr is no reason to stop a run
+            sys.stderr.write("# kernel %s\n%s\n" % (name, src))
+        except (AttributeError, OSError, ValueError):
+            pass
     return env[name]
 
 

@@ -465,6 +465,7 @@ class Lines:
 
     def __init__(self, stream=None, err=None):
         self.stream, self.err, self.closed = stream, err, False
+        self.failed = None  # the error, if the lines stopped for any reason but their reader going away
 
     def __call__(self, line):
         if self.closed:
@@ -472,8 +473,10 @@ class Lines:
         e = write(sys.stdout if self.stream is None else self.stream, line + "\n")
         if e is not None:
             self.closed = True
-            if self.err is not None and not (isinstance(e, OSError) and closed_pipe(e)):
-                write(self.err, "warning: cannot write the output (%s); going on without it\n" % e)
+            if not (isinstance(e, OSError) and closed_pipe(e)):
+                self.failed = e
+                if self.err is not None:
+                    write(self.err, "warning: cannot write the output (%s); going on without it\n" % e)
 
 
 # --------------------------------------------------------------------------------------------------

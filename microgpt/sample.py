@@ -177,6 +177,8 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
     names = print_samples(drawn, seen, say)
     if seen is None:
         say("new or seen: unknown, %s" % why_unknown)
+    if say.failed is not None:  # not a reader that left (`| head`) but output lost (a full disk): an error
+        raise MicroGPTError("cannot write the samples: %s" % (getattr(say.failed, "strerror", None) or say.failed))
     return names
 
 

@@ -355,3 +355,22 @@ def test_after_its_work_the_console_script_ignores_ctrl_c(monkeypatch):
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_output_closed_or_on_a_full_disk(tmp_path, tiny):
+    # stdout closed from the start (`>&-`) is a reader that has gone: train trains and saves, exit 0;
+    # stdout on a full disk (`>/dev/full`) loses what a command prints: one line, exit 1
+    p = child(["-m", "microgpt", "--data", tiny, "--steps", "5", "--out", "run", "--num-samples", "3", "--quiet"],
+              tmp_path, preexec_fn=lambda: os.close(1))
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and not any(b in err for b in BAD), err
+    assert checkpoint.load(str(tmp_path / "run" / runs.CHECKPOINT)).step == 5
+    for args, says in ((["sample", "--run", "run", "--num-samples", "3"], "cannot write the samples: "),
+                       (["report", "run"], "cannot write the output: "),
+                       (["export", "run", "--out", "w.safetensors"], "cannot write the output: ")):
+        with open("/dev/full", "w") as full:
+            p = subprocess.Popen([sys.executable, "-m", "microgpt"] + args, cwd=str(tmp_path), stdout=full,
+                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+            _, err = p.communicate(timeout=60)
+        assert p.returncode == 1 and err.count("\n") == 1 and says in err and "Traceback" not in err, (args, err)

@@ -146,8 +146,9 @@ def test_a_killed_worker_is_one_line_and_the_checkpoint_stays(tmp_path, names300
         proc.kill()
     lines = [line for line in err.decode().splitlines() if not line.startswith("warning: ")]  # cost.py's
     assert proc.returncode == 1 and len(lines) == 1, err
-    m = re.match(r"python -m microgpt: error: worker process 1 \(pid %d\) died, exit code -9 during step \d+ of 100000; "
-                 r"stopped without saving: the last good checkpoint, step (\d+), is in (\S+)$" % worker, lines[0])
+    m = re.match(r"python -m microgpt: error: worker process 1 \(pid %d\) died, exit code -9 during step \d+ of "
+                 r"100000; stopped without saving: the last good checkpoint, step (\d+), is in (\S+)$" % worker,
+                 lines[0])
     assert m, lines[0]
     assert checkpoint.load(m.group(2)).step == int(m.group(1)) >= 3
 
