@@ -90,6 +90,8 @@ def save(path, ck):
         text = to_json(ck)
     except ValueError:
         raise MicroGPTError("refusing to save %s: the weights or optimizer state are not finite" % path)
+    if len(text) > SIZE_LIMIT:  # cost.check_checkpoint refuses such models first: this only keeps the last good one
+        raise MicroGPTError("refusing to save %s: %d bytes, more than load() would read back" % (path, len(text)))
     try:
         write_atomic(path, text)
     except OSError as e:

@@ -40,11 +40,16 @@ engine builds a graph node per operation: ~5x the time (bench.py).
 import os
 import sys
 
+from .checkpoint import SIZE_LIMIT
 from .errors import MicroGPTError
+from .files import human_size
 
 BYTES_PER_FLOAT = 32  # a float object and its pointer in a list (see above)
 BYTES_PER_PARAM = 3 * BYTES_PER_FLOAT + 192  # weight, m, v, and the larger of a step's or a save's extra (see above)
 GRAPH_BYTES_PER_MAC, GRAPH_BYTES_PER_LOGIT = 96, 1200  # the scalar engine's graph (see above)
+# a float in checkpoint.json's text: 17 significant digits, a sign, a point, an exponent, ", " (measured:
+# 66 bytes per parameter with Adam, for a weight and its two moments)
+CHECKPOINT_BYTES_PER_FLOAT = 24
 NS_PER_MAC = 50  # conservative CPython figure; `microgpt bench` measures it on this machine
 HOUR = 3600.0
 SHARD = 16  # train.SHARD: documents computed together (train.py imports would make a cycle)
@@ -137,24 +142,38 @@ def warn_time(seconds, what, err=None):
 
 
 def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True, steps_done=0):
-    """Before a run: refuse one that cannot fit in memory, warn about one longer than an hour.
+    """Before a run: refuse one that cannot fit in memory or whose checkpoint could not be read back,
+    warn about one longer than an hour.
 
     Before the data is read, vocab_size 2 and documents of 2 positions are the least any data could
     give: what is refused then is refused whatever the data. Called again with the data's real figures
     (T the mean predicted positions per document), it also warns about the time of the steps to go.
     The torch engine's tensors (8 bytes a number, maybe on a GPU) are not what is counted here."""
-    if cfg.engine == "torch":
-        return
     config = cfg.model_config(vocab_size)
+    if cfg.engine == "torch":
+        return check_checkpoint(config, cfg.optimizer)
     T = min(T, config.block_size)
     need = training_memory(config, cfg.batch_size, T, cfg.workers, cfg.optimizer, val_positions, engine=cfg.engine)
     check_memory(need, "a run of %s%s" % (describe(config, cfg.batch_size),
                                           " on the scalar engine" if cfg.engine == "scalar" else ""))
+    check_checkpoint(config, cfg.optimizer)
     if warn:
         steps = max(1, cfg.steps - steps_done)
         slower = 5 if cfg.engine == "scalar" else 1
         warn_time(step_seconds(config, cfg.batch_size, T) * steps * slower,
                   "%d steps of %s" % (steps, describe(config, cfg.batch_size)), err)
+
+
+def check_checkpoint(config, optimizer="adam"):
+    """Refuse a model whose checkpoint could not be read back: checkpoint.py reads at most SIZE_LIMIT
+    bytes (JSON text costs Python many times its size to parse), so hours of training would end in a
+    file that neither resume nor sample would take."""
+    floats = num_params(config) * (3 if optimizer == "adam" else 1)
+    size = floats * CHECKPOINT_BYTES_PER_FLOAT
+    if size > SIZE_LIMIT:
+        raise MicroGPTError("a model of %s has %d parameters: its checkpoint would be about %s, more than the %s a "
+                            "checkpoint may be; choose a smaller model" % (describe(config), num_params(config),
+                                                                         human_size(size), human_size(SIZE_LIMIT)))
 
 
 def check_dataset(cfg, dataset, err=None, steps_done=0):

@@ -313,6 +313,24 @@ def test_the_scalar_engines_graph_is_counted(tiny, capsys, monkeypatch):
     assert not os.path.exists("run")
 
 
+def test_a_model_whose_checkpoint_could_not_be_read_back_is_refused_first(tiny, capsys):
+    # checkpoint.py reads at most SIZE_LIMIT bytes: training such a model would save what nothing loads
+    from microgpt import checkpoint, cost
+    from microgpt.model import GPTConfig
+    for engine in ("fast", "torch"):
+        start = time.time()
+        line = fails(capsys, ["--data", tiny, "--out", "run", "--engine", engine, "--n-embd", "1024", "--n-head",
+                              "4"] + FAST, 1)
+        assert time.time() - start < 10 and "its checkpoint would be about" in line and "256 MiB" in line, line
+        assert not os.path.exists("run")
+    # the estimate errs high: a real checkpoint of a model is smaller than it says
+    assert main(["--data", tiny, "--out", "run", "--n-embd", "64"] + FAST) == 0
+    ck = checkpoint.load(os.path.join("run", "checkpoint.json"))
+    estimate = cost.num_params(ck.model) * 3 * cost.CHECKPOINT_BYTES_PER_FLOAT
+    assert os.path.getsize(os.path.join("run", "checkpoint.json")) < estimate
+    assert cost.num_params(GPTConfig(vocab_size=27, n_embd=512)) * 72 < checkpoint.SIZE_LIMIT  # the README's run
+
+
 def test_the_graph_estimate_errs_high(monkeypatch):
     # peak memory of one scalar backward pass, measured, against what cost.py says before the run
     import random
