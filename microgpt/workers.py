@@ -70,6 +70,14 @@ def serve(conn, config, params, engine_name, inherited=()):
 # --------------------------------------------------------------------------------------------------
 # the main process's side
 
+def stopped(pid):
+    """Whether process `pid` is stopped (state T in /proc on Linux; elsewhere it cannot be told: False)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
 def share_out(sizes, n):
     """Item indices for n processes, the largest items first to the least loaded (a fixed rule)."""
     loads, shares = [0] * n, [[] for _ in range(n)]
@@ -111,6 +119,10 @@ class PoolCompute:
 
     def receive(self, w, raw=False):
         try:
+            while not self.conns[w].poll(1.0):  # a worker stopped (SIGSTOP, Ctrl-Z on it) would never answer
+                if stopped(self.procs[w].pid):
+                    raise ComputeError("worker process %d (pid %d) is stopped (SIGSTOP?) and cannot answer"
+                                       % (w + 1, self.procs[w].pid))
             return self.conns[w].recv_bytes() if raw else self.conns[w].recv()
         except (EOFError, OSError):
             raise self.died(w)
@@ -183,4 +195,8 @@ class PoolCompute:
             proc.join(5)
             if proc.is_alive():
                 proc.terminate()
+                proc.join(1)
+            if proc.is_alive():  # a stopped process takes no SIGTERM: SIGKILL, or exit would wait on it forever
+                proc.kill()
+                proc.join(1)
         self.conns, self.procs = [], []
