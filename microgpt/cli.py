@@ -405,6 +405,8 @@ def console():
 
 def tell(line, code):
     """The one line of an error on stderr, then the exit code: even when stderr is gone too (main has
-    made it print what it cannot encode as escapes: see printable)."""
+    made it print what it cannot encode as escapes: see printable). A newline or a terminal's escape code
+    in a file name the line quotes is shown as an escape: one line, and nothing for the terminal to obey."""
+    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
     runs.write(sys.stderr, line + "\n")
     return code

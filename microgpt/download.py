@@ -66,7 +66,11 @@ def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, 
     path = os.path.join(folder, "names.txt")
     if is_cached(path):
         return path
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https") or not url.isprintable():
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError:  # "http://[": not even a URL
+        scheme = None
+    if scheme not in ("http", "https") or not url.isprintable():
         raise MicroGPTError("cannot download the names dataset from %r%s: not an http:// or https:// address; %s"
                             % (url, source, HINT))
     progress = Progress(url, path, stream, log)

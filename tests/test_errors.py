@@ -331,6 +331,14 @@ def test_a_model_whose_checkpoint_could_not_be_read_back_is_refused_first(tiny, 
     assert cost.num_params(GPTConfig(vocab_size=27, n_embd=512)) * 72 < checkpoint.SIZE_LIMIT  # the README's run
 
 
+def test_a_name_with_a_newline_or_an_escape_code_stays_one_line(tiny, capsys, monkeypatch):
+    line = fails(capsys, ["--data", "no\nsuch\x1b[31mred", "--out", "run"] + FAST, 1)
+    assert "cannot read no\\nsuch\\x1b[31mred: " in line and "\x1b" not in line, line
+    monkeypatch.setenv("MICROGPT_CACHE_DIR", os.path.abspath("cache"))
+    monkeypatch.setenv("MICROGPT_NAMES_URL", "http://[")  # not even a URL: urlsplit raises
+    assert "not an http:// or https:// address" in fails(capsys, ["--out", "run"] + FAST, 1)
+
+
 def test_the_graph_estimate_errs_high(monkeypatch):
     # peak memory of one scalar backward pass, measured, against what cost.py says before the run
     import random
