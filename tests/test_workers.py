@@ -134,42 +134,26 @@ def wait_for_step(run_dir, step, proc, timeout=90):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")
-def test_a_killed_worker_is_one_line_and_the_checkpoint_stays(tmp_path, names300):
+@pytest.mark.parametrize("sig, says", [(signal.SIGKILL, r"died, exit code -9"),
+                                       # alive but never to answer: waiting for it would hang the run for good
+                                       (signal.SIGSTOP, r"is stopped \(SIGSTOP\?\) and cannot answer")])
+def test_a_killed_or_stopped_worker_is_one_line_and_the_checkpoint_stays(tmp_path, names300, sig, says):
     run_dir = str(tmp_path / "run")
     proc = start(names300, run_dir)
     try:
         wait_for_step(run_dir, 5, proc)
         (worker,) = children(proc.pid)
-        os.kill(worker, signal.SIGKILL)
+        os.kill(worker, sig)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     lines = [line for line in err.decode().splitlines() if not line.startswith("warning: ")]  # cost.py's
     assert proc.returncode == 1 and len(lines) == 1, err
-    m = re.match(r"python -m microgpt: error: worker process 1 \(pid %d\) died, exit code -9 during step \d+ of "
-                 r"100000; stopped without saving: the last good checkpoint, step (\d+), is in (\S+)$" % worker,
+    m = re.match(r"python -m microgpt: error: worker process 1 \(pid %d\) %s during step \d+ of 100000; "
+                 r"stopped without saving: the last good checkpoint, step (\d+), is in (\S+)$" % (worker, says),
                  lines[0])
     assert m, lines[0]
     assert checkpoint.load(m.group(2)).step == int(m.group(1)) >= 3
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")
-def test_a_stopped_worker_is_one_line_not_a_hang(tmp_path, names300):
-    # SIGSTOP: the worker is alive but will never answer; waiting for it would hang the run for good
-    run_dir = str(tmp_path / "run")
-    proc = start(names300, run_dir)
-    try:
-        wait_for_step(run_dir, 5, proc)
-        (worker,) = children(proc.pid)
-        os.kill(worker, signal.SIGSTOP)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    lines = [line for line in err.decode().splitlines() if not line.startswith("warning: ")]
-    assert proc.returncode == 1 and len(lines) == 1, err
-    assert re.match(r"python -m microgpt: error: worker process 1 \(pid %d\) is stopped \(SIGSTOP\?\) and cannot "
-                    r"answer during step \d+ of 100000; stopped without saving: the last good checkpoint" % worker,
-                    lines[0]), lines[0]
     assert not os.path.exists("/proc/%d" % worker) or open("/proc/%d/stat" % worker).read().split()[2] == "Z"
 
 
