@@ -175,7 +175,6 @@ def in_use(folder):
     return not free
 
 
-
 def read_metrics(path):
     """The records of a metrics.jsonl, in order: each line that is a JSON object with a whole "step".
     A line cut short by a crash, or anything else, is skipped; a missing file has none. The file is read
@@ -192,6 +191,7 @@ def read_metrics(path):
         if isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= 10 ** 12:  # as a run writes it
             records.append(record)
     return records
+
 
 class Lock:
     """run.lock: a run directory is written by one process at a time.
