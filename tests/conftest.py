@@ -1,3 +1,4 @@
+import functools
 import http.server
 import os
 import socket
@@ -6,9 +7,17 @@ import threading
 import pytest
 from hypothesis import settings
 
+from microgpt.errors import MicroGPTError
+from microgpt.tool import download
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# the names dataset lives beside the repository, never inside it
+# the names dataset is never inside the repository: a copy beside it is one of the places it is looked for
 NAMES = os.path.join(os.path.dirname(ROOT), "shared", "data", "names.txt")
+# The user's own settings, read as pytest loads this file: for every test the autouse fixture `no_download`
+# below points the cache and the download address somewhere harmless.
+USER_NAMES_FILE = os.path.abspath(os.environ["MICROGPT_NAMES_FILE"]) if os.environ.get("MICROGPT_NAMES_FILE") else None
+USER_CACHE = download.cache_dir()
+USER_URL = os.environ.get(download.URL_ENV) or download.NAMES_URL
 
 # No deadlines: the machine is shared, and a slow example is not a wrong one. In CI the examples are
 # derandomized so that a run is repeatable; locally hypothesis keeps exploring.
@@ -17,18 +26,53 @@ settings.register_profile("ci", deadline=None, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+class NamesMissing(Exception):
+    """The names dataset is nowhere and cannot be downloaded; the message, one line, says how to provide it."""
+
+
+def find_names(names_file=USER_NAMES_FILE, cache=USER_CACHE, shared=NAMES, url=USER_URL):
+    """Path of the names dataset, the first with its SHA-256 of: `names_file` ($MICROGPT_NAMES_FILE), the
+    tool's download cache, `shared` (../shared/data/names.txt; None to not look there); else downloaded from
+    `url` into the cache. Raises NamesMissing if it cannot be had."""
+    candidates = [path for path in (names_file, os.path.join(cache, "names.txt"), shared) if path]
+    for path in candidates:
+        if download.is_cached(path):  # the size and the SHA-256 of the original
+            return path
+    try:
+        return download.ensure_names(url=url, folder=cache)
+    except MicroGPTError as e:
+        failed = str(e).replace("; " + download.HINT, "")  # the hint is for a user of the tool, not of the tests
+        where = "put it at %s, " % shared if shared else ""
+        raise NamesMissing("the names dataset is needed: %sset MICROGPT_NAMES_FILE=/path/to/names.txt, or allow "
+                           "its download (%s); missing, or not its SHA-256, at: %s"
+                           % (where, failed, ", ".join(candidates)))
+
+
+@functools.lru_cache(maxsize=None)
+def session_names():
+    """(path, None) or (None, why): looked for, and downloaded if need be, once per session."""
+    try:
+        return find_names(), None
+    except NamesMissing as e:
+        return None, str(e)
+
+
+def names_file():
+    """Path of the names dataset; a test that needs it and cannot have it fails, saying how to provide it."""
+    path, why = session_names()
+    if why:
+        pytest.fail(why, pytrace=False)
+    return path
+
+
 @pytest.fixture
 def names_path():
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
-    return NAMES
+    return names_file()
 
 
 def first_names(folder, n, filename="tiny.txt"):
-    """A data file in `folder` of the first n names of the dataset (the test skips without it)."""
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
-    with open(NAMES, encoding="utf-8") as f:
+    """A data file in `folder` of the first n names of the dataset (the test fails without it)."""
+    with open(names_file(), encoding="utf-8") as f:
         lines = f.read().splitlines()[:n]
     path = os.path.join(str(folder), filename)
     with open(path, "w", encoding="utf-8") as f:
@@ -52,7 +96,8 @@ def closed_port_url(path="/names.txt"):
 
 @pytest.fixture(scope="session", autouse=True)
 def no_download(tmp_path_factory):
-    """No test ever reads the user's cache or reaches the internet: both point somewhere harmless."""
+    """No test reads the user's cache or reaches the internet: both point somewhere harmless. (Only the
+    session's one look for the names dataset, `names_file`, uses the user's settings read at import.)"""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MICROGPT_CACHE_DIR", str(tmp_path_factory.mktemp("empty-cache")))
         mp.setenv("MICROGPT_NAMES_URL", closed_port_url())
