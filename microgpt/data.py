@@ -21,7 +21,7 @@ import math
 import os
 
 from .errors import MicroGPTError
-from .files import read_bytes
+from .tool.files import read_bytes
 
 # --------------------------------------------------------------------------------------------------
 # the tokenizer

@@ -22,9 +22,11 @@ import operator
 import os
 import random
 
-from . import checkpoint, cost, data, engine
+from . import data
 from .errors import MicroGPTError
-from .runs import Lines
+from .speed import engine
+from .tool import checkpoint, cost
+from .tool.runs import Lines
 
 
 class Overflow(MicroGPTError, ArithmeticError):
@@ -160,7 +162,7 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
         rng = random.Random(seed)
     decoder = None
     if engine == "torch":
-        from . import torch_engine
+        from .speed import torch_engine
         decoder = torch_engine.Sampler.load(model, device, dtype)
 
     say("checkpoint: %s (step %d, %d params, vocab size %d)" % (path, ck.step, model.num_params,

@@ -24,12 +24,14 @@ import random
 import sys
 import time
 
-from . import checkpoint, cost, data, download, engine, evaluate, report, sample, scalar_engine
+from . import data, sample, scalar_engine
 from .config import RESUMABLE
 from .errors import ComputeError, MicroGPTError
 from .model import GPT
 from .optim import make_optimizer
-from .runs import Interrupted, Lines, Progress, RunDir, StopRequest, identity
+from .speed import engine, evaluate
+from .tool import checkpoint, cost, download, report
+from .tool.runs import Interrupted, Lines, Progress, RunDir, StopRequest, identity
 
 ENGINES = {"fast": engine, "scalar": scalar_engine}
 # Of the settings a resume may change (RESUMABLE), those of that resume only: when and how it reports.
@@ -129,10 +131,10 @@ class Compute:
 def make_compute(cfg, model, optimizer):
     """The Compute for `cfg`: in this process unless the config asks for another kind."""
     if cfg.engine == "torch":  # PyTorch, imported only now: the package itself needs nothing but Python
-        from . import torch_engine
+        from .speed import torch_engine
         return torch_engine.TorchCompute(cfg, model, optimizer)
     if cfg.workers > 1:
-        from .workers import PoolCompute
+        from .speed.workers import PoolCompute
         return PoolCompute(cfg, model, optimizer, cfg.workers)
     return Compute(cfg, model, optimizer)
 
@@ -142,7 +144,7 @@ def this_process(cfg, run_dir, out, err):
     process runs the whole loop on its share of each batch (torch_engine.py); only the first (RANK 0)
     reports and keeps the run directory."""
     if cfg.engine == "torch":  # no torch, no such device: say so now, not after making a run directory
-        from . import torch_engine
+        from .speed import torch_engine
         torch_engine.check(cfg)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "0")
     if world == 1:
@@ -208,7 +210,7 @@ def resume(run_dir, changes=None, out=None, err=None):
                                 % (name.replace("_", "-"), getattr(cfg, name)))
         if name in RESUMABLE:
             setattr(cfg, name, value)
-    from .workers import usable_cores  # (workers.py builds on this module)
+    from .speed.workers import usable_cores  # (workers.py builds on this module)
     if "workers" not in changes and cfg.workers > 4 * usable_cores():
         cfg.workers = usable_cores()  # a run from a bigger machine: the count never changes a number
     cfg.validate()

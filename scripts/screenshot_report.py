@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 
 import chromium  # noqa: E402
 
-from microgpt.cli import main  # noqa: E402
+from microgpt.tool.cli import main  # noqa: E402
 
 
 def train_and_report(data, folder):

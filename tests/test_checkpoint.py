@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from microgpt import checkpoint
 from microgpt.config import TrainConfig
 from microgpt.errors import MicroGPTError
 from microgpt.model import GPT, GPTConfig
 from microgpt.optim import Adam
+from microgpt.tool import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # floats whose text form is easy to get wrong: subnormals, -0.0, the extremes, 0.1's binary expansion
@@ -93,7 +93,7 @@ def test_a_crash_between_write_and_rename_keeps_the_old_checkpoint(tmp_path, mon
 KILL_DURING_SAVE = r"""
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
-from microgpt import checkpoint
+from microgpt.tool import checkpoint
 from microgpt.config import TrainConfig
 from tests.test_checkpoint import make_checkpoint
 path = sys.argv[2]

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from microgpt import __version__
-from microgpt.cli import main
+from microgpt.tool.cli import main
 
 FLAGS = ["--data", "--n-layer", "--n-embd", "--n-head", "--block-size", "--steps", "--lr", "--optimizer", "--seed",
          "--temperature", "--num-samples", "--engine"]

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgpt import data, download
+from microgpt import data
 from microgpt.errors import MicroGPTError
+from microgpt.tool import download
 
 # --------------------------------------------------------------------------------------------------
 # tokenizer

@@ -7,7 +7,7 @@ import pytest
 from conftest import closed_port_url
 from test_data import one_line_error
 
-from microgpt import download
+from microgpt.tool import download
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):

@@ -13,9 +13,11 @@ import random
 
 import pytest
 
-from microgpt import bench, engine, sample, scalar_engine
+from microgpt import sample, scalar_engine
 from microgpt.model import GPT, GPTConfig
 from microgpt.optim import SGD, Adam
+from microgpt.speed import engine
+from microgpt.tool import bench
 
 
 def random_case(seed):

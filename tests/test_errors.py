@@ -14,8 +14,8 @@ import time
 import pytest
 from conftest import closed_port_url
 
-from microgpt import checkpoint
-from microgpt.cli import main
+from microgpt.tool import checkpoint
+from microgpt.tool.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--steps", "6", "--num-samples", "0", "--quiet", "--eval-every", "0"]
@@ -287,7 +287,7 @@ def test_a_temperature_too_small_to_invert_is_zero(tiny, capsys):
 @pytest.mark.parametrize("argv", [["--n-embd", "4096"], ["--n-embd", "100000"], ["--n-layer", "100000"],
                                   ["--block-size", "100000000"], ["--batch-size", "1000000"]])
 def test_sizes_nobody_can_run_are_refused_at_once(tiny, capsys, monkeypatch, argv):
-    from microgpt import cost
+    from microgpt.tool import cost
     monkeypatch.setattr(cost, "physical_memory", lambda: 4 * 1024 ** 3)  # the same answer on any machine
     start = time.time()
     line = fails(capsys, ["--data", tiny, "--out", "run"] + argv + FAST, 1)
@@ -300,8 +300,8 @@ def test_sizes_nobody_can_run_are_refused_at_once(tiny, capsys, monkeypatch, arg
 def test_the_scalar_engines_graph_is_counted(tiny, capsys, monkeypatch):
     # the scalar engine keeps a node per dot product and per elementwise op of a whole shard: far more
     # than the fast engine's tape, so a size the fast engine runs can be one the scalar engine cannot
-    from microgpt import cost
     from microgpt.model import GPTConfig
+    from microgpt.tool import cost
     monkeypatch.setattr(cost, "physical_memory", lambda: 4 * 1024 ** 3)
     config = GPTConfig(vocab_size=27, n_embd=512)
     assert cost.training_memory(config, 16, 8) < 4 * 1024 ** 3 < cost.training_memory(config, 16, 8, engine="scalar")
@@ -315,8 +315,8 @@ def test_the_scalar_engines_graph_is_counted(tiny, capsys, monkeypatch):
 
 def test_a_model_whose_checkpoint_could_not_be_read_back_is_refused_first(tiny, capsys):
     # checkpoint.py reads at most SIZE_LIMIT bytes: training such a model would save what nothing loads
-    from microgpt import checkpoint, cost
     from microgpt.model import GPTConfig
+    from microgpt.tool import checkpoint, cost
     for engine in ("fast", "torch"):
         start = time.time()
         line = fails(capsys, ["--data", tiny, "--out", "run", "--engine", engine, "--n-embd", "1024", "--n-head",
@@ -344,8 +344,9 @@ def test_the_graph_estimate_errs_high(monkeypatch):
     import random
     import tracemalloc
 
-    from microgpt import cost, scalar_engine
+    from microgpt import scalar_engine
     from microgpt.model import GPT, GPTConfig
+    from microgpt.tool import cost
     rng = random.Random(0)
     for L, C, B, T, V in ((1, 32, 4, 8, 27), (2, 16, 8, 12, 27), (1, 8, 2, 10, 600)):
         model = GPT(GPTConfig(vocab_size=V, n_layer=L, n_embd=C))
@@ -361,7 +362,7 @@ def test_the_graph_estimate_errs_high(monkeypatch):
 
 
 def test_running_out_of_memory_is_one_line_and_keeps_the_checkpoint(tiny, capsys, monkeypatch):
-    from microgpt import engine
+    from microgpt.speed import engine
     trained(tiny)
     before = open(os.path.join("run", "checkpoint.json"), "rb").read()
 
@@ -374,7 +375,7 @@ def test_running_out_of_memory_is_one_line_and_keeps_the_checkpoint(tiny, capsys
 
 
 def test_kernels_and_resume_count_the_cost_too(tiny, capsys, monkeypatch):
-    from microgpt import cost
+    from microgpt.tool import cost
     assert "would need about" in fails(capsys, ["kernels", "--block-size", "3000", "--list"], 1)
     trained(tiny)
     monkeypatch.setattr(cost, "physical_memory", lambda: 1024 ** 2)  # 1 MB: no run fits
@@ -384,7 +385,7 @@ def test_kernels_and_resume_count_the_cost_too(tiny, capsys, monkeypatch):
 
 
 def test_a_run_longer_than_an_hour_is_warned_about_once(tiny, capsys, monkeypatch):
-    from microgpt import cost
+    from microgpt.tool import cost
     monkeypatch.setattr(cost, "NS_PER_MAC", 1e9)  # a second per multiply-add: any run takes hours
     assert main(["--data", tiny] + FAST) == 0
     err = capsys.readouterr().err.splitlines()

@@ -6,8 +6,8 @@ import os
 import pytest
 from test_data import one_line_error
 
-from microgpt import files
-from microgpt.cli import main
+from microgpt.tool import files
+from microgpt.tool.cli import main
 
 
 def listing(folder):
@@ -84,7 +84,7 @@ def test_sizes_read_as_a_person_would_say_them():
 
 
 def test_json_text_keeps_utf8_and_escapes_only_what_utf8_cannot_hold():
-    from microgpt.files import json_text
+    from microgpt.tool.files import json_text
     assert json_text(["é", "名"]) == '["é", "名"]'  # readable as it is
     name = os.fsdecode(b"run\xff")  # a file name that is not UTF-8, as Python hands it over
     text = json_text({"data": name, "vocab": ["é"]})

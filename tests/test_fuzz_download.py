@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_data import one_line_error
 
-from microgpt import cli, download
+from microgpt.tool import cli, download
 
 STALE = b"emma\nolivia\n"  # a cached file that is not the names file: a failed download must leave it so
 

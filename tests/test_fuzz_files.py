@@ -25,7 +25,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from microgpt.cli import main
+from microgpt.tool.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = 20  # per command: generous on a shared machine, yet far below "hung"
@@ -305,7 +305,7 @@ def test_a_fifo_or_dev_zero_is_refused_without_reading_it(tmp_path, command):
 
 def test_a_checkpoint_asking_for_more_workers_than_this_machine_can_run_resumes_on_its_cores(base):
     # a fuzzer's find: 1000 workers from the file started 1000 processes; the count changes no number
-    from microgpt.workers import usable_cores
+    from microgpt.speed.workers import usable_cores
     doc = json.loads(base["raw"].decode())
     doc["config"]["workers"] = 1000
     folder = tempfile.mkdtemp(dir=base["folder"])

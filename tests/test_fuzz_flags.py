@@ -14,7 +14,7 @@ from conftest import ROOT, first_names
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from microgpt.cli import main
+from microgpt.tool.cli import main
 
 EDGE = ["0", "-1", "1", "2", "1e300", str(10 ** 30), "nan", "inf", "-inf", "1e-320", "", " ", "é", "名前",
         "\x00", "\udcff", "x" * 5000, "0.5", "1e3", "--steps"]

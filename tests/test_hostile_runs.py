@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from microgpt import checkpoint, runs, sample, train
-from microgpt.cli import main
+from microgpt import sample, train
 from microgpt.config import TrainConfig
+from microgpt.tool import checkpoint, runs
+from microgpt.tool.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BAD = ("Traceback", "Exception ignored", "BrokenPipeError")
@@ -198,11 +199,11 @@ def test_an_unwritable_run_is_resumed_with_a_hint_that_fits_resume(tmp_path, tin
 # Ctrl-C before the program has really started
 
 @pytest.mark.parametrize("how, after", [("module", "microgpt.errors"), ("script", "microgpt.model"),
-                                        ("module", "microgpt.cli")])
+                                        ("module", "microgpt.tool.cli")])
 def test_ctrl_c_while_importing_is_one_line_and_130(tmp_path, tiny, how, after):
     """SIGINT as soon as the child has imported `after` (-X importtime tells, on stderr): somewhere in the
     package's own imports, or just after them. `script` runs main as the `microgpt` console script does."""
-    script = "import sys; from microgpt.cli import console; sys.exit(console())"
+    script = "import sys; from microgpt.tool.cli import console; sys.exit(console())"
     args = ["-m", "microgpt"] if how == "module" else ["-c", script]
     p = child(["-X", "importtime"] + args + ["--data", tiny, "--steps", "5000", "--out", "run", "--quiet"], tmp_path)
     for line in p.stderr:  # "import time:  self [us] | cumulative | (indented) module"
@@ -304,7 +305,7 @@ def test_links_in_a_run_folder_are_never_written_through(tmp_path, tiny, capsys)
 def test_a_resume_refuses_a_checkpoint_saved_over_while_it_was_starting(tmp_path, tiny, capsys, monkeypatch):
     # between reading the checkpoint and taking the lock, another run saves there: continuing the old
     # checkpoint would save over that run's work
-    from microgpt.files import write_atomic
+    from microgpt.tool.files import write_atomic
     run_dir = make_run(tmp_path / "run", tiny)
     path = os.path.join(run_dir, runs.CHECKPOINT)
     real = checkpoint.training_data
@@ -334,7 +335,7 @@ def test_a_full_disk_is_one_line_and_lets_the_lock_go(tmp_path, tiny, capsys, mo
         real(self, *args)
         self.log_file = FullDisk()
     monkeypatch.setattr(runs.RunDir, "start_resumed", then_the_disk_fills)
-    from microgpt import report
+    from microgpt.tool import report
 
     def no_space(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -347,7 +348,7 @@ def test_a_full_disk_is_one_line_and_lets_the_lock_go(tmp_path, tiny, capsys, mo
 
 
 def test_after_its_work_the_console_script_ignores_ctrl_c(monkeypatch):
-    from microgpt import cli
+    from microgpt.tool import cli
     monkeypatch.setattr(cli, "main", lambda: 0)
     previous = signal.getsignal(signal.SIGINT)
     try:

@@ -19,8 +19,9 @@ import pytest
 from conftest import ROOT
 from test_engine import SEEDS, assert_grads_close, random_case
 
-from microgpt import engine, kernels, scalar_engine
-from microgpt.cli import main
+from microgpt import scalar_engine
+from microgpt.speed import engine, kernels
+from microgpt.tool.cli import main
 
 REF = engine.REFERENCE
 

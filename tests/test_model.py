@@ -11,9 +11,10 @@ import random
 
 import pytest
 
-from microgpt import engine, scalar_engine
+from microgpt import scalar_engine
 from microgpt.data import Tokenizer
 from microgpt.model import GPT, GPTConfig
+from microgpt.speed import engine
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TOKENIZER = Tokenizer(LETTERS)  # the names dataset's vocabulary: 26 letters + BOS = 27

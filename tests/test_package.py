@@ -53,8 +53,8 @@ def test_only_the_standard_library_is_imported():
 
 
 def test_importing_the_package_and_its_cli_loads_nothing_heavy():
-    code = ("import sys, microgpt.cli; heavy = {'torch', 'numpy', 'microgpt.torch_engine'} & set(sys.modules); "
-            "print(sorted(heavy))")
+    code = ("import sys, microgpt.tool.cli; heavy = {'torch', 'numpy', 'microgpt.speed.torch_engine'} & "
+            "set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, universal_newlines=True,
                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60).stdout
     assert out.strip() == "[]"

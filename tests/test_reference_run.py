@@ -12,9 +12,9 @@ import os
 import re
 
 import pytest
-from conftest import NAMES
+from conftest import names_file
 
-from microgpt.cli import main
+from microgpt.tool.cli import main
 
 PUBLISHED_SAMPLES = ["kamon", "ann", "karai", "jaire", "vialan", "karia", "yeran", "anna", "areli", "kaina",
                      "konna", "keylen", "liole", "alerin", "earan", "lenne", "kana", "lara", "alela", "anton"]
@@ -42,10 +42,9 @@ def losses(lines):
 @pytest.fixture(scope="module")
 def default_folder(tmp_path_factory):
     """The default 1000-step run (fast engine), once: (its stdout lines, the folder it ran in)."""
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
+    names = names_file()
     folder = tmp_path_factory.mktemp("default-run")
-    code, lines, err = run_cli(["--data", NAMES], folder)
+    code, lines, err = run_cli(["--data", names], folder)
     assert code == 0, err
     return lines, folder
 

@@ -16,9 +16,11 @@ import shlex
 import pytest
 from conftest import first_names
 
-from microgpt import checkpoint, cli, data, engine, report, runs, scalar_engine, train
-from microgpt.cli import main
+from microgpt import data, scalar_engine, train
 from microgpt.config import TrainConfig
+from microgpt.speed import engine
+from microgpt.tool import checkpoint, cli, report, runs
+from microgpt.tool.cli import main
 
 FIGURES = ["loss", "samples", "attention", "embeddings", "surprise", "run"]
 
@@ -487,7 +489,7 @@ def test_any_characters_are_written_as_text(tmp_path):
 
 def test_a_run_of_a_million_samples_gets_a_page_of_200(monkeypatch):
     # the page draws what the run printed; a million of them would take the report hours (a fuzzer's find)
-    from microgpt import report
+    from microgpt.tool import report
     drawn = []
     monkeypatch.setattr(report.sample, "generate", lambda *a, **k: drawn.append(1) or "ann")
 

@@ -16,8 +16,9 @@ import sys
 import pytest
 from conftest import ROOT
 
-from microgpt import report, train
+from microgpt import train
 from microgpt.config import TrainConfig
+from microgpt.tool import report
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import chromium  # noqa: E402

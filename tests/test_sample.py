@@ -10,9 +10,9 @@ import pytest
 from conftest import first_names
 
 from microgpt import data, train
-from microgpt.cli import main
 from microgpt.config import TrainConfig
 from microgpt.sample import next_token_probs
+from microgpt.tool.cli import main
 
 
 def test_top_k_is_a_softmax_over_the_k_likeliest_logits():

@@ -22,17 +22,18 @@ import sys
 
 import pytest
 import test_train
-from conftest import NAMES, ROOT
+from conftest import ROOT, names_file
 from test_checkpoint import make_checkpoint
 from test_engine import SEEDS, assert_grads_close, close, random_case
 from test_reference_run import PUBLISHED_SAMPLES, run_cli
 
-from microgpt import checkpoint, export, runs, scalar_engine, train
-from microgpt.cli import main
+from microgpt import scalar_engine, train
 from microgpt.config import TrainConfig
-from microgpt.engine import FastOps
 from microgpt.errors import MicroGPTError
 from microgpt.optim import SGD, Adam
+from microgpt.speed.engine import FastOps
+from microgpt.tool import checkpoint, export, runs
+from microgpt.tool.cli import main
 
 try:
     import torch
@@ -41,7 +42,7 @@ except ImportError:
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch)")
 needs_cuda = pytest.mark.skipif(torch is None or not torch.cuda.is_available(), reason="no CUDA GPU here")
 if torch is not None:
-    from microgpt import torch_engine
+    from microgpt.speed import torch_engine
 
 
 def small(data_path, **kw):
@@ -100,12 +101,11 @@ def test_the_optimizer_in_torch_is_optim_py(name):
 
 @needs_torch
 def test_the_default_run_prints_the_fast_engines_losses_and_names(tmp_path):
-    if not os.path.isfile(NAMES):
-        pytest.skip("the names dataset is not at ../shared/data/names.txt")
+    names = names_file()
     printed = {}
     for engine in ("fast", "torch"):
         (tmp_path / engine).mkdir()
-        code, lines, err = run_cli(["--data", NAMES, "--engine", engine, "--quiet"], tmp_path / engine)
+        code, lines, err = run_cli(["--data", names, "--engine", engine, "--quiet"], tmp_path / engine)
         assert code == 0, err
         printed[engine] = lines
     fast, torch_ = printed["fast"], printed["torch"]
@@ -402,7 +402,7 @@ def test_several_processes_need_the_torch_engine_and_a_document_each(tiny, monke
 # --------------------------------------------------------------------------------------------------
 # without torch, with flags it cannot use
 
-NO_TORCH = "import sys; sys.modules['torch'] = None; from microgpt.cli import main; sys.exit(main(sys.argv[1:]))"
+NO_TORCH = "import sys; sys.modules['torch'] = None; from microgpt.tool.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @pytest.mark.parametrize("argv", [["train", "--engine", "torch", "--steps", "1"],

@@ -7,10 +7,11 @@ import signal
 
 import pytest
 
-from microgpt import checkpoint, data, files, runs, scalar_engine, train
-from microgpt.cli import main
+from microgpt import data, scalar_engine, train
 from microgpt.config import TrainConfig
 from microgpt.model import GPT
+from microgpt.tool import checkpoint, files, runs
+from microgpt.tool.cli import main
 
 
 def small(data_path, **kw):
@@ -218,5 +219,5 @@ def test_a_preset_is_a_set_of_defaults_that_flags_override(tmp_path, tiny, monke
 
 
 def test_the_cost_model_counts_the_shards_training_uses():
-    from microgpt import cost
+    from microgpt.tool import cost
     assert cost.SHARD == train.SHARD  # cost.py keeps its own copy (importing train would be a cycle)

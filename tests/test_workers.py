@@ -15,11 +15,13 @@ import pytest
 from conftest import ROOT, first_names
 from test_engine import random_case
 
-from microgpt import checkpoint, engine, evaluate, train, workers
-from microgpt.cli import main
+from microgpt import train
 from microgpt.config import TrainConfig
 from microgpt.errors import ComputeError
 from microgpt.optim import Adam
+from microgpt.speed import engine, evaluate, workers
+from microgpt.tool import checkpoint
+from microgpt.tool.cli import main
 
 
 @pytest.fixture

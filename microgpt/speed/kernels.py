@@ -509,10 +509,11 @@ def show(config, names_only, say):
     print the kernels that built: the code the default engine runs for a model of that size."""
     import random
 
-    from . import engine, sample
-    from .data import Tokenizer
-    from .errors import MicroGPTError
-    from .model import GPT
+    from .. import sample
+    from ..data import Tokenizer
+    from ..errors import MicroGPTError
+    from ..model import GPT
+    from . import engine
     if not engine.KERNELS:
         raise MicroGPTError("kernels are generated on CPython only; this is another interpreter")
     model = GPT(config, random.Random(0))

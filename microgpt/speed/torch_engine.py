@@ -36,7 +36,7 @@ try:
 except ImportError:  # an optional extra: the rest of the package needs nothing but Python
     torch = None
 
-from .errors import MicroGPTError
+from ..errors import MicroGPTError
 
 INSTALL = ("--engine torch needs PyTorch, which is not installed: pip install 'microgpt-textbook[torch]' "
            "(or pip install torch; https://pytorch.org has CPU-only and CUDA builds)")

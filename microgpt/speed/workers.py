@@ -19,10 +19,10 @@ import signal
 import sys
 from array import array
 
+from ..errors import ComputeError
+from ..model import GPT
+from ..train import ENGINES, combine, shards, train_step
 from . import evaluate
-from .errors import ComputeError
-from .model import GPT
-from .train import ENGINES, combine, shards, train_step
 
 
 def usable_cores():

@@ -24,15 +24,17 @@ import statistics
 import sys
 import time
 
-from . import data, download, engine, scalar_engine
-from .autograd import Value
+from .. import data, scalar_engine
+from ..autograd import Value
+from ..config import TrainConfig
+from ..model import GPT
+from ..optim import make_optimizer
+from ..scalar_engine import ScalarOps, matrices
+from ..speed import engine
+from ..train import get_lr, make_compute, train_step
+from . import download
 from .cli import add_torch_arguments, number, path, workers_count
-from .config import TrainConfig
 from .cost import forward_macs  # the cost model: multiply-adds of a forward pass
-from .model import GPT
-from .optim import make_optimizer
-from .scalar_engine import ScalarOps, matrices
-from .train import get_lr, make_compute, train_step
 
 # --------------------------------------------------------------------------------------------------
 # the baseline: Karpathy's Value as published, constants and all
@@ -359,7 +361,7 @@ def compare(results, say):
 
 
 def run_scaling(args, say):
-    from .workers import usable_cores
+    from ..speed.workers import usable_cores
     n = args.workers or usable_cores()
     budget = 1.0 if args.quick else args.seconds
     header(say)
@@ -382,7 +384,7 @@ def run_whole_command(args, say):
     import tempfile
     path = download.resolve(args.data, stream=sys.stderr)
     header(say)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # beside the package
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     run_ = Run(TrainConfig(data=path, quiet=True).validate())
     steps = 1000 if args.full else 3 if args.quick else args.textbook_steps

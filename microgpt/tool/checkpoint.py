@@ -33,12 +33,12 @@ import random
 import re
 from dataclasses import asdict, dataclass, fields
 
-from .config import TrainConfig
-from .data import Dataset
-from .errors import MicroGPTError
+from ..config import TrainConfig
+from ..data import Dataset
+from ..errors import MicroGPTError
+from ..model import GPT, GPTConfig, param_shapes
+from ..optim import make_optimizer
 from .files import json_text, read_bytes, write_atomic
-from .model import GPT, GPTConfig, param_shapes
-from .optim import make_optimizer
 
 FORMAT = "microgpt-checkpoint"
 VERSION = 1

@@ -15,9 +15,10 @@ try:
     import os
     import signal
 
-    from . import __version__, cost, report, runs, sample, train
-    from .config import DEVICES, DTYPES, ENGINES, MIN_TEMPERATURE, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-    from .errors import MicroGPTError
+    from .. import __version__, sample, train
+    from ..config import DEVICES, DTYPES, ENGINES, MIN_TEMPERATURE, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+    from ..errors import MicroGPTError
+    from . import cost, report, runs
 except KeyboardInterrupt:
     sys.stderr.write("%s: interrupted\n" % ("python -m microgpt" if sys.argv[0].endswith("__main__.py")
                                             else "microgpt"))
@@ -95,7 +96,7 @@ def path(what):
 
 
 def workers_count(text):
-    from .workers import usable_cores
+    from ..speed.workers import usable_cores
     cores = usable_cores()
     if text == "auto":
         return cores
@@ -203,7 +204,7 @@ def cmd_train(args):
         train.resume(resume, given)
         return 0
     if preset:
-        from .workers import usable_cores
+        from ..speed.workers import usable_cores
         given = {**PRESETS[preset][1], "workers": usable_cores(), **given}  # flags given override the preset
     cfg = TrainConfig(**given)
     try:
@@ -297,8 +298,8 @@ def add_kernels(sub):
 
 
 def cmd_kernels(args):
-    from . import kernels
-    from .model import GPTConfig
+    from ..model import GPTConfig
+    from ..speed import kernels
     config = GPTConfig(vocab_size=args.vocab_size, n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head,
                        block_size=args.block_size)
     try:

@@ -40,8 +40,8 @@ engine builds a graph node per operation: ~5x the time (bench.py).
 import os
 import sys
 
+from ..errors import MicroGPTError
 from .checkpoint import SIZE_LIMIT
-from .errors import MicroGPTError
 from .files import human_size
 
 BYTES_PER_FLOAT = 32  # a float object and its pointer in a list (see above)

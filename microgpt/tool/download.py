@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .errors import MicroGPTError
+from ..errors import MicroGPTError
 from .files import sha256_of, write_atomic
 
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"

@@ -24,10 +24,11 @@ import sys
 from array import array
 from dataclasses import asdict
 
-from . import __version__, checkpoint
-from .errors import MicroGPTError
+from .. import __version__
+from ..errors import MicroGPTError
+from ..model import param_shapes
+from . import checkpoint
 from .files import json_text, write_atomic
-from .model import param_shapes
 from .runs import CHECKPOINT
 
 DTYPES = {"float64": ("d", "F64"), "float32": ("f", "F32")}  # array typecode, safetensors dtype

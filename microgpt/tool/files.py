@@ -9,7 +9,7 @@ import json
 import os
 import stat
 
-from .errors import MicroGPTError
+from ..errors import MicroGPTError
 
 # The most a data file may hold: it is read whole into memory. 64 MiB is ~290 times the names dataset,
 # more text than a pure-Python model reads in days of training, and its documents cost Python far more

@@ -30,12 +30,14 @@ import shlex
 from dataclasses import fields
 from html import escape
 
-from . import checkpoint, engine, sample, svg
-from .config import TrainConfig
-from .data import Tokenizer
-from .errors import MicroGPTError
+from .. import sample
+from ..config import TrainConfig
+from ..data import Tokenizer
+from ..errors import MicroGPTError
+from ..model import GPT, param_shapes
+from ..speed import engine
+from . import checkpoint, svg
 from .files import read_bytes, write_atomic
-from .model import GPT, param_shapes
 from .runs import CHECKPOINT, METRICS, read_metrics
 
 REPORT = "report.html"
@@ -83,7 +85,7 @@ def load(path, dataset=None, torch=None):
             why = str(e)
     decoder = None
     if torch is not None:
-        from . import torch_engine
+        from ..speed import torch_engine
         decoder = torch_engine.Sampler.load(GPT(ck.model, params=ck.params), *torch)
     return Run(path, ck, dataset, why, decoder=decoder)
 

@@ -31,8 +31,9 @@ try:
 except ImportError:
     msvcrt = None
 
-from . import __version__, checkpoint
-from .errors import MicroGPTError
+from .. import __version__
+from ..errors import MicroGPTError
+from . import checkpoint
 from .files import json_text, read_bytes, write_atomic
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"

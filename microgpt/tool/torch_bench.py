@@ -13,11 +13,12 @@ import os
 import random
 import time
 
-from . import bench, engine, torch_engine
-from .config import TrainConfig
-from .model import GPT
-from .optim import make_optimizer
-from .train import get_lr
+from ..config import TrainConfig
+from ..model import GPT
+from ..optim import make_optimizer
+from ..speed import engine, torch_engine
+from ..train import get_lr
+from . import bench
 
 # (n_layer, n_embd, batch_size): steps on the fast engine, on the torch engine; then the same for --quick
 MODELS = [((1, 16, 1), (300, 300), (50, 50)),
