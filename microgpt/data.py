@@ -9,9 +9,9 @@ dataset the characters are a..z (ids 0..25) and BOS is 26, so
 and the model learns from it to predict e after BOS, m after BOS e, ..., and BOS (the end) after emma.
 
 A dataset is a UTF-8 text file with one document per line (the stripped, non-empty lines; a line ends
-at LF, CRLF or CR), at most files.DATA_LIMIT bytes. A run shuffles
+at LF, CRLF or CR), read by the tool (tool/files.py, which bounds its size). A run shuffles
 the documents with its random stream, builds the tokenizer from them and holds out the last share of them
-for evaluation; the names dataset itself is downloaded once (download.py).
+for evaluation; the names dataset itself is downloaded once (tool/download.py).
 
 Left out: subword tokenizers (BPE). With 27 tokens the model and this file stay tiny.
 """
@@ -21,7 +21,6 @@ import math
 import os
 
 from .errors import MicroGPTError
-from .tool.files import read_bytes
 
 # --------------------------------------------------------------------------------------------------
 # the tokenizer
@@ -90,10 +89,6 @@ def line_and_column(raw, offset):
     return raw.count(b"\n", 0, offset) + 1, offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
 
 
-def load_docs(path):
-    return parse_docs(read_bytes(path), path)
-
-
 def documents_for_one(val_fraction):
     """How many documents it takes for int(n * val_fraction) to hold out one, as text."""
     if val_fraction < 1e-12:  # 1/x would be astronomically large, or overflow to inf
@@ -134,9 +129,8 @@ class Dataset:
     held-out tail. `rng` is advanced by the shuffle: training goes on to draw its weights from it.
     """
 
-    def __init__(self, path, rng, val_fraction, raw=None, need_held_out=True):
-        """`raw`: the file's bytes when the caller has read them already (to check them first)."""
-        raw = read_bytes(path) if raw is None else raw
+    def __init__(self, raw, path, rng, val_fraction, need_held_out=True):
+        """`raw`: the file's bytes; `path`: where they were read from, for errors and the checkpoint."""
         self.path = path
         self.sha256 = hashlib.sha256(raw).hexdigest()
         self.docs = parse_docs(raw, path)

@@ -1,9 +1,10 @@
 """The GPT: its configuration, its parameters and its forward pass, written once for every engine.
 
 The forward pass below is the architecture. It does no arithmetic itself: it calls a small set of
-operations (`ops`) that each engine supplies. The scalar engine (scalar_engine.py) builds them from
-autograd Values; the fast engine (engine.py) computes them on flat lists of floats with a hand-written
-backward. Both see the same calls in the same order.
+operations (`ops`, the interface in ops.py, each op's math and derivative there) that each engine
+supplies. The scalar engine (scalar_engine.py) builds them from autograd Values; the fast engine
+(speed/engine.py) computes them on flat lists of floats with a hand-written backward; the torch engine
+on PyTorch tensors. All see the same calls in the same order.
 
 Where this differs from GPT-2 (as Karpathy's microgpt does):
 - RMSNorm without a learned gain instead of LayerNorm, and also right after the embeddings;

@@ -9,6 +9,7 @@ A tensor here is a list of rows, each a list of Values: x[t][c] is channel c at 
 """
 
 from .autograd import Value
+from .ops import Ops
 
 
 def softmax(logits):
@@ -25,7 +26,7 @@ def matrices(leaves, layout):
             for name, (offset, rows, cols) in layout.items()}
 
 
-class ScalarOps:
+class ScalarOps(Ops):
     """The op set of model.GPT.forward, built from Values so that loss.backward() finds every gradient."""
 
     # dot(a, b) = sum(ai * bi for ai, bi in zip(a, b)): Value.dot makes it one node, same numbers
@@ -92,3 +93,21 @@ def loss_and_grad(model, batch):
     loss = model.loss(ops, batch)
     loss.backward()
     return loss.data, [float(p.grad) for p in ops.leaves]
+
+
+def loss_only(model, batch):
+    """The mean loss alone, for held-out evaluation (the graph is built, then dropped)."""
+    return model.loss(ScalarOps(model), batch).data
+
+
+def decoder(model):
+    """feed(token) -> the logits (floats) of the token after every token fed so far, for sampling.
+
+    Each call runs the forward pass over the whole prefix again: plain and slow. The fast engine keeps
+    each layer's keys and values instead (a KV cache, speed/engine.py), for the very same numbers."""
+    ops, prefix = ScalarOps(model), []
+
+    def feed(token):
+        prefix.append(token)
+        return [logit.data for logit in model.forward(ops, [prefix])[-1]]
+    return feed

@@ -8,35 +8,25 @@ With the default configuration this is, number for number, the loop of Karpathy'
 random stream (seed, shuffle, weight init, sampling), the same documents in the same order, the same
 arithmetic, hence the same printed losses and the same 20 names.
 
-Around the loop (runs.py has the machinery): a held-out loss on documents the model never trains on,
-every eval_every steps and at the end; a checkpoint every save_every steps, at the end and on Ctrl-C,
-from which `resume` continues so that N steps + resume + M steps gives the very same bits as N + M steps
-at once; and a loss that turns NaN or infinite stops the run before a bad checkpoint can replace the
-last good one.
+`loop` is the loop every run takes, `python -m microgpt` included: the tool (tool/training.py) passes it
+the engine to compute with and a function to call after each step (log, evaluate, save), and nothing
+else. A loss that turns NaN or infinite stops it (Diverged) before anything can save those weights.
 
-Left out: learning-rate warmup, gradient clipping, weight decay. The reference has none of them.
+Left out: gradient clipping, weight decay. The reference has neither.
+
+    >>> import random
+    >>> from microgpt import data, model, optim, scalar_engine, train
+    >>> from microgpt.config import TrainConfig
+    >>> cfg, rng = TrainConfig(steps=20), random.Random(42)
+    >>> dataset = data.Dataset(open("names.txt", "rb").read(), "names.txt", rng, cfg.val_fraction)
+    >>> gpt = model.GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
+    >>> compute = train.Compute(gpt, optim.Adam(gpt.num_params), scalar_engine)
+    >>> train.loop(cfg, dataset, compute)   # prints step 1 / 20 | loss 3.3660 ...
 """
 
-import dataclasses
 import math
-import os
-import random
-import sys
-import time
 
-from . import data, sample, scalar_engine
-from .config import RESUMABLE
-from .errors import ComputeError, MicroGPTError
-from .model import GPT
-from .optim import make_optimizer
-from .speed import engine, evaluate
-from .tool import checkpoint, cost, download, report
-from .tool.runs import Interrupted, Lines, Progress, RunDir, StopRequest, identity
-
-ENGINES = {"fast": engine, "scalar": scalar_engine}
-# Of the settings a resume may change (RESUMABLE), those of that resume only: when and how it reports.
-# Checkpoints keep the run's own, so `--resume DIR --quiet` once does not make every later resume quiet.
-REPORTING = ("log_every", "eval_every", "eval_docs", "save_every", "temperature", "num_samples", "quiet")
+from . import data
 
 
 def get_lr(cfg, step):
@@ -92,15 +82,16 @@ def combine(parts, counts):
 
 def batch_loss_and_grad(loss_and_grad, model, batch):
     """loss_and_grad of a batch, SHARD documents at a time, combined in order. Every run computes its
-    steps this way, so that worker processes taking whole shards each (workers.py) give the same bits
-    as one process; a batch of up to SHARD documents (the default run's one) is a single shard."""
+    steps this way, so that worker processes taking whole shards each (speed/workers.py) give the same
+    bits as one process; a batch of up to SHARD documents (the default run's one) is a single shard."""
     parts = shards(batch)
     counts = [sum(model.config.predictions(tokens) for tokens in part) for part in parts]
     return combine([loss_and_grad(model, part) for part in parts], counts)
 
 
 class Compute:
-    """Where a run's arithmetic happens: here, in this process, with the engine the config names.
+    """Where a run's arithmetic happens: here, in this process, with the engine it is given (a module
+    with loss_and_grad(model, batch) and loss_only(model, batch): scalar_engine, speed/engine.py).
 
     train(batch, lr) takes one optimizer step and returns its loss; evaluate(batch) is the mean loss
     with no gradient; sync() brings model.params and the optimizer's state up to date (a no-op here,
@@ -108,9 +99,9 @@ class Compute:
     it. Other ways to compute (several processes, PyTorch) provide the same four methods.
     """
 
-    def __init__(self, cfg, model, optimizer):
-        self.model, self.optimizer = model, optimizer
-        self.engine = ENGINES[cfg.engine]
+    def __init__(self, model, optimizer, engine, evaluate=None):
+        self.model, self.optimizer, self.engine = model, optimizer, engine
+        self.evaluate_fn = evaluate or engine.loss_only  # a faster way to the same number, if there is one
 
     def loss_and_grad(self, model, batch):
         return batch_loss_and_grad(self.engine.loss_and_grad, model, batch)
@@ -119,7 +110,7 @@ class Compute:
         return train_step(self.model, self.optimizer, self.loss_and_grad, batch, lr)
 
     def evaluate(self, batch):
-        return evaluate.evaluate(self.model, batch)
+        return self.evaluate_fn(self.model, batch)
 
     def sync(self):
         pass
@@ -128,316 +119,34 @@ class Compute:
         pass
 
 
-def make_compute(cfg, model, optimizer):
-    """The Compute for `cfg`: in this process unless the config asks for another kind."""
-    if cfg.engine == "torch":  # PyTorch, imported only now: the package itself needs nothing but Python
-        from .speed import torch_engine
-        return torch_engine.TorchCompute(cfg, model, optimizer)
-    if cfg.workers > 1:
-        from .speed.workers import PoolCompute
-        return PoolCompute(cfg, model, optimizer, cfg.workers)
-    return Compute(cfg, model, optimizer)
+class Diverged(ArithmeticError):
+    """The loss of step `step` (1-based) came out NaN or infinite: the weights are those before it."""
+
+    def __init__(self, loss, step):
+        super().__init__("the loss became %s at step %d" % (loss, step))
+        self.loss, self.step = loss, step
 
 
-def this_process(cfg, run_dir, out, err):
-    """(run_dir, out, err) for this process, checked before anything is written. Under torchrun every
-    process runs the whole loop on its share of each batch (torch_engine.py); only the first (RANK 0)
-    reports and keeps the run directory."""
-    if cfg.engine == "torch":  # no torch, no such device: say so now, not after making a run directory
-        from .speed import torch_engine
-        torch_engine.check(cfg)
-    world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "0")
-    if world == 1:
-        return run_dir, out, err
-    if cfg.engine != "torch":
-        raise MicroGPTError("%d processes (torchrun) need --engine torch: the %s engine runs in one process"
-                            % (world, cfg.engine))
-    if cfg.batch_size < world:
-        raise MicroGPTError("--batch-size %d is less than the %d processes: each needs a document of every step"
-                            % (cfg.batch_size, world))
-    if rank == "0":
-        return run_dir, out, err
-    quiet = open(os.devnull, "w")
-    return None, quiet, quiet
+def print_loss(cfg):
+    return lambda step, loss, batch: print("step %4d / %4d | loss %.4f" % (step, cfg.steps, loss))
 
 
-# --------------------------------------------------------------------------------------------------
-# a run: fresh or resumed, then the loop
+def loop(cfg, dataset, compute, step=0, after_step=None, stop=None):
+    """Train from optimizer step `step` (0 for a new run) to cfg.steps; return the steps done by then.
 
-def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
-    """Run the whole pipeline of `cfg`: data, model, training, samples. Returns what it made.
-
-    With run_dir, the run is kept there (refusing a folder that holds a run unless `overwrite`); without
-    it, nothing is written to disk.
+    after_step(step, loss, batch) runs after each step (default: print the loss); stop(), if given, is
+    asked before each step whether to end early (a Ctrl-C: the tool stops between steps, never inside).
     """
-    cfg.validate()
-    cost.check_training(cfg, warn=False)  # before the data: a size that no data could make fit
-    run_dir, out, err = this_process(cfg, run_dir, out, err or sys.stderr)
-    rng = random.Random(cfg.seed)  # one stream: the shuffle, then the weights, then the samples
-    dataset = data.Dataset(download.resolve(cfg.data, stream=err), rng, cfg.val_fraction)
-    cost.check_dataset(cfg, dataset, err)  # before the model: its memory and time on this data
-    model = GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
-    optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
-    run = None
-    if run_dir is not None:
-        run = RunDir(run_dir)
-        run.start_fresh(overwrite)
-        run.write_config(cfg, model.config, dataset.info())
-    return Training(cfg, dataset, model, optimizer, rng, 0, run, out, err).loop()
-
-
-def resume(run_dir, changes=None, out=None, err=None):
-    """Continue the run in `run_dir` from its checkpoint, to its total steps (or changes["steps"]).
-
-    Only the fields in RESUMABLE may change; changing steps stretches the learning-rate schedule from
-    here on: step s gets lr * (1 - s / new_steps).
-    """
-    err = err or sys.stderr
-    run = RunDir(run_dir)
-    if not os.path.isdir(run_dir):
-        raise MicroGPTError("cannot resume: %s is not a run directory" % run_dir)
-    loaded = identity(run.checkpoint)  # checked again once the run's lock is ours
-    ck = checkpoint.load(run.checkpoint)
-    cfg = ck.config
-    changes = dict(changes or {})
-    own = {name: getattr(cfg, name) for name in REPORTING}  # what the checkpoint keeps, whatever this resume says
-    if changes.get("engine", "torch") != "torch":  # device and dtype are the torch engine's: leaving it drops them
-        changes.setdefault("device", "auto")
-        changes.setdefault("dtype", "auto")
-    for name, value in sorted(changes.items()):
-        if name != "data" and name not in RESUMABLE and value != getattr(cfg, name):
-            raise MicroGPTError("--%s cannot change when resuming (the run has %s); start a new run with --out"
-                                % (name.replace("_", "-"), getattr(cfg, name)))
-        if name in RESUMABLE:
-            setattr(cfg, name, value)
-    from .speed.workers import usable_cores  # (workers.py builds on this module)
-    if "workers" not in changes and cfg.workers > 4 * usable_cores():
-        cfg.workers = usable_cores()  # a run from a bigger machine: the count never changes a number
-    cfg.validate()
-    if cfg.steps <= ck.step:
-        raise MicroGPTError("%s has already trained %d of %d steps; pass a larger --steps to train on"
-                            % (run_dir, ck.step, cfg.steps))
-    cost.check_training(cfg, ck.model.vocab_size, err=err, warn=False)  # the checkpoint's sizes, with the changes
-    # the very same documents in the very same order, or the continuation would not be exact
-    path = changes.get("data") or (None if cfg.data else download.resolve("", stream=err))
-    try:
-        dataset = checkpoint.training_data(ck, path)
-    except MicroGPTError as e:
-        raise MicroGPTError("cannot resume: %s; pass --data FILE with the file this run trained on" % e)
-    cost.check_dataset(cfg, dataset, err, steps_done=ck.step)
-    model, optimizer, rng = checkpoint.restore(ck)
-    keep, out, err = this_process(cfg, run_dir, out, err)
-    run = run if keep else None
-    stored = dataclasses.replace(cfg, **own)
-    if run:
-        run.start_resumed(ck.step, loaded)
-        run.write_config(stored, model.config, dataset.info())
-    return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err, stored).loop()
-
-
-class Training:
-    """A run in progress: what a checkpoint saves (config, model, optimizer, random stream, step), the
-    data it trains on, and where it reports (stdout, the run directory, the progress line).
-
-    `stored` is the config its checkpoints keep: cfg but for a resume's reporting settings (REPORTING).
-    Its lines go to `out` through runs.Lines: a reader that goes away (`| head`) costs the run nothing.
-    """
-
-    def __init__(self, cfg, dataset, model, optimizer, rng, step, run, out, err, stored=None):
-        self.cfg, self.dataset, self.model, self.optimizer, self.rng = cfg, dataset, model, optimizer, rng
-        self.stored = stored or cfg
-        try:
-            self.compute = make_compute(cfg, model, optimizer)
-        except BaseException:
-            if run:
-                run.close()  # the lock, for whatever runs next in this process
-            raise
-        self.step, self.run, self.err = step, run, err
-        self.say = Lines(out, err)
-        self.progress = Progress(err, step, cfg.steps, not cfg.quiet)
-        self.losses, self.val_loss, self.report = [], None, None
-        self.tokens_seen, self.last_time = 0, time.time()
-        self.eval_cost = None  # seconds per distinct prefix, from the last evaluation: see held_out
-
-    def loop(self):
-        """Train from self.step to cfg.steps, evaluating, saving and logging on the way; then sample."""
-        cfg, train_docs, frame = self.cfg, self.dataset.train_docs, self.dataset.tokenizer.frame
-        val_docs = self.dataset.val_docs
-        periodic_val = val_docs[:cfg.eval_docs] if cfg.eval_docs else val_docs
-        self.introduce()
-        with StopRequest() as stop:
-            if hasattr(self.compute, "agreed"):  # several processes stop after the same step (torch_engine.py)
-                stop = self.compute.agreed(stop)
-            failed = True  # until the loop ends well: a run that fails says so in one line, its report quietly
-            try:
-                while self.step < cfg.steps and not stop.requested:
-                    # forward, backward, update
-                    batch = [frame(d) for d in data.batch_docs(train_docs, self.step, cfg.batch_size)]
-                    loss = self.compute.train(batch, get_lr(cfg, self.step))
-                    if not math.isfinite(loss):  # nothing is saved from here on: the last checkpoint stays good
-                        raise self.diverged(loss)
-                    self.step += 1
-                    # log, evaluate, save
-                    self.log_step(loss, batch)
-                    if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps and val_docs:
-                        self.progress.close()
-                        self.progress.val_loss = self.held_out(periodic_val)
-                    if self.run and cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
-                        self.run.save(self.snapshot())
-                    self.progress.update(self.step, loss)
-                self.progress.close()
-                self.finish(stop)
-                failed = False
-            except Interrupted:  # Ctrl-C between steps: saved, and its page is written as usual
-                failed = False
-                raise
-            except ComputeError as e:  # a worker process died: the weights here are whole, but not saved
-                self.progress.close()
-                raise MicroGPTError("%s %s; stopped without saving: %s" % (e, self.where(), self.last_good()))
-            except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer: the step may be half done
-                self.progress.close()
-                raise Interrupted("interrupted %s; not saved: %s" % (self.where(), self.last_good()))
-            finally:
-                self.compute.close()
-                replaced = self.run and self.run.replacing  # nothing saved over the old run: its report stays
-                if self.run:
-                    self.run.close()
-                if not replaced:
-                    self.report = report.from_training(self, final=True, warn=not failed)
-        return self.write_samples()
-
-    def where(self):
-        if self.step < self.cfg.steps:
-            return "during step %d of %d" % (self.step + 1, self.cfg.steps)
-        return "after the last step, %d, in the final evaluation or save" % self.step
-
-    # --- the loop's reporting
-
-    def introduce(self):
-        cfg, dataset = self.cfg, self.dataset
-        self.say("config: %s" % cfg.describe())
-        self.say("num docs: %d" % len(dataset.docs))
-        self.say("vocab size: %d" % dataset.tokenizer.vocab_size)
-        too_long = sum(1 for d in dataset.train_docs if len(d) + 1 > cfg.block_size)
-        if too_long:
-            print("warning: %d of %d training documents are longer than block_size %d allows; only their first "
-                  "%d tokens are trained on" % (too_long, len(dataset.train_docs), cfg.block_size, cfg.block_size),
-                  file=self.err)
-        self.say("num params: %d" % self.model.num_params)
-        if hasattr(self.compute, "describe"):  # where the arithmetic happens, when it is not plain Python
-            self.say(self.compute.describe())
-        if self.run:
-            self.say("run dir: %s" % self.run.path + (" (resumed at step %d)" % self.step if self.step else ""))
-
-    def log_step(self, loss, batch):
-        self.losses.append(loss)
-        self.tokens_seen += sum(self.model.config.predictions(t) for t in batch)
-        step, cfg = self.step, self.cfg
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            self.progress.close()
-            self.say("step %4d / %4d | loss %.4f" % (step, cfg.steps, loss))
-            now = time.time()
-            if self.run:
-                self.run.log({"step": step, "loss": loss, "lr": get_lr(cfg, step - 1),
-                              "tokens_per_s": round(self.tokens_seen / max(now - self.last_time, 1e-9), 1)})
-            self.tokens_seen, self.last_time = 0, now
-
-    def held_out(self, docs):
-        batch = [self.dataset.tokenizer.frame(d) for d in docs]
-        tokens = sum(self.model.config.predictions(f) for f in batch)
-        self.progress.evaluating(self.step, len(docs), self.eval_seconds(batch))
-        loss = self.timed_evaluate(batch)
-        self.progress.close()
-        self.say("eval %4d / %4d | held-out loss %.4f on %d of %d docs"
-                 % (self.step, self.cfg.steps, loss, len(docs), len(self.dataset.val_docs)))
-        if self.run:
-            self.run.log({"step": self.step, "val_loss": loss, "val_docs": len(docs), "val_tokens": tokens})
-            if not self.run.replacing:  # the old run's page stays until the new run has a checkpoint
-                report.from_training(self, final=False)
-        return loss
-
-    # An evaluation's cost grows with the distinct prefixes of its documents (evaluate.py's trie), so
-    # seconds per prefix measured on one evaluation estimate the next. With none measured yet, a large
-    # evaluation first times a small one (CALIBRATE documents, about 1% of the work on the names data).
-    CALIBRATE = 32
-
-    def timed_evaluate(self, batch):
-        start = time.time()
-        loss = self.compute.evaluate(batch)
-        self.eval_cost = (time.time() - start) / max(prefixes(batch, self.model.config), 1)
-        return loss
-
-    def eval_seconds(self, batch):
-        """About how long evaluating `batch` will take; None when too small to be worth knowing."""
-        if self.progress.enabled and self.eval_cost is None and len(batch) > 8 * self.CALIBRATE:
-            self.timed_evaluate(batch[:self.CALIBRATE])
-        if self.eval_cost is None:
-            return None
-        return self.eval_cost * prefixes(batch, self.model.config)
-
-    # --- checkpoints and the ways a run ends
-
-    def snapshot(self):
-        self.compute.sync()
-        if not all(map(math.isfinite, self.model.params)):
-            raise MicroGPTError("the weights became NaN or infinite at step %d; stopped without saving: %s; try a "
-                                "smaller --lr" % (self.step, self.last_good()))
-        return checkpoint.Checkpoint(self.step, self.stored, self.model.config, self.dataset.tokenizer.chars,
-                                     self.dataset.info(), self.rng.getstate(),
-                                     dict(self.optimizer.state(), name=self.optimizer.name), self.model.params)
-
-    def last_good(self):
-        return self.run.last_good() if self.run else "no run dir"
-
-    def diverged(self, loss):
-        self.progress.close()
-        return MicroGPTError("the loss became %s at step %d: training diverged; stopped without saving: %s; "
-                             "try a smaller --lr" % (loss, self.step + 1, self.last_good()))
-
-    def finish(self, stop):
-        """After the last step (or a Ctrl-C between steps): the final evaluation and save."""
-        cfg, run = self.cfg, self.run
-        if stop.requested:  # Ctrl-C: we are between two steps, so the state is whole
-            if not run:
-                raise Interrupted("interrupted at step %d of %d" % (self.step, cfg.steps))
-            if run.replacing:  # --overwrite asked to replace a run by a new one, not by a few steps of it
-                raise Interrupted("interrupted at step %d of %d, before the new run's first save; not saved: %s"
-                                  % (self.step, cfg.steps, run.last_good()))
-            run.save(self.snapshot())
-            raise Interrupted("interrupted at step %d of %d; checkpoint saved to %s"
-                              % (self.step, cfg.steps, run.checkpoint), resume_dir=run.path)
-        if self.dataset.val_docs:
-            self.val_loss = self.held_out(self.dataset.val_docs)
-        if run:
-            run.save(self.snapshot())
-            self.say("saved: %s (step %d)" % (run.checkpoint, self.step))
-        if stop.requested:  # Ctrl-C during the final evaluation: the run is complete, skip the samples
-            raise Interrupted("interrupted after the last step; the run is complete"
-                              + ("; checkpoint saved to %s" % run.checkpoint if run else ""))
-
-    def write_samples(self):
-        """The samples after training, each printed as it is drawn; the run is saved by now, so a Ctrl-C
-        or a closed stdout only ends the samples."""
-        self.compute.sync()
-        cfg = self.cfg
-        decoder = getattr(self.compute, "decoder", None)  # the engine's own, if it has one
-        drawn = (sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature, decoder=decoder)
-                 for _ in range(cfg.num_samples))
-        if cfg.num_samples:
-            self.say("--- inference (new, hallucinated names) ---")
-        try:  # the reference's lines: no marks
-            names = sample.print_samples(drawn, set(self.dataset.train_docs), self.say, marks=False)
-        except KeyboardInterrupt:
-            raise Interrupted("interrupted while sampling; the run is complete"
-                              + ("; checkpoint saved to %s" % self.run.checkpoint if self.run else ""))
-        if self.report:
-            self.say("report: %s" % self.report)
-        return {"model": self.model, "tokenizer": self.dataset.tokenizer, "losses": self.losses,
-                "samples": names, "config": cfg, "rng": self.rng, "val_loss": self.val_loss, "step": self.step,
-                "run_dir": self.run.path if self.run else None}
-
-
-def prefixes(batch, model_config):
-    """The distinct prefixes the model reads to score `batch`: the rows of evaluate.py's trie."""
-    levels, _ = evaluate.trie([tokens[:model_config.predictions(tokens)] for tokens in batch])
-    return sum(len(tokens) for tokens, _ in levels)
+    train_docs, frame = dataset.train_docs, dataset.tokenizer.frame
+    after_step = after_step or print_loss(cfg)
+    while step < cfg.steps and not (stop and stop()):
+        # the batch: the next batch_size documents, each framed as [BOS] + characters + [BOS]
+        batch = [frame(doc) for doc in data.batch_docs(train_docs, step, cfg.batch_size)]
+        # forward, backward, update
+        loss = compute.train(batch, get_lr(cfg, step))
+        if not math.isfinite(loss):
+            raise Diverged(loss, step + 1)
+        step += 1
+        # log, evaluate, save
+        after_step(step, loss, batch)
+    return step

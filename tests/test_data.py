@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from microgpt import data
 from microgpt.errors import MicroGPTError
-from microgpt.tool import download
+from microgpt.tool import download, files
 
 # --------------------------------------------------------------------------------------------------
 # tokenizer
@@ -32,7 +32,7 @@ def test_unicode_round_trip_and_bos():
 
 
 def test_names_vocab_is_27(names_path):
-    tok = data.Tokenizer.from_docs(data.load_docs(names_path))
+    tok = data.Tokenizer.from_docs(files.load_docs(names_path))
     assert tok.chars == list("abcdefghijklmnopqrstuvwxyz")
     assert tok.bos == 26 and tok.vocab_size == 27
     assert tok.frame("emma") == [26, 4, 12, 12, 0, 26]
@@ -73,21 +73,21 @@ def one_line_error(fn, *args):
 
 def test_load_docs_strips_and_drops_blank_lines(tmp_path):
     raw = b"  emma \n\n\tolivia\t\n   \nava\n\n"
-    assert data.load_docs(write(tmp_path, raw)) == ["emma", "olivia", "ava"]
+    assert files.load_docs(write(tmp_path, raw)) == ["emma", "olivia", "ava"]
 
 
 def test_load_docs_crlf_and_bom(tmp_path):
     raw = b"\xef\xbb\xbfemma\r\nolivia\r\n\r\nava"
-    assert data.load_docs(write(tmp_path, raw)) == ["emma", "olivia", "ava"]
+    assert files.load_docs(write(tmp_path, raw)) == ["emma", "olivia", "ava"]
 
 
 def test_load_docs_unicode(tmp_path):
     text = "\n".join(UNICODE_DOCS) + "\n"
-    assert data.load_docs(write(tmp_path, text.encode("utf-8"))) == UNICODE_DOCS
+    assert files.load_docs(write(tmp_path, text.encode("utf-8"))) == UNICODE_DOCS
 
 
 def test_load_docs_keeps_file_order_and_duplicates(names_path):
-    docs = data.load_docs(names_path)
+    docs = files.load_docs(names_path)
     assert len(docs) == 32033  # the reference's "num docs"
     assert len(set(docs)) == 29494  # repeated names stay: they are documents too
     assert docs[:3] == ["emma", "olivia", "ava"]
@@ -95,20 +95,20 @@ def test_load_docs_keeps_file_order_and_duplicates(names_path):
 
 def test_non_utf8_names_the_line(tmp_path):
     path = write(tmp_path, "emma\nolivia\nJos\xe9\nava\n".encode("latin-1"))
-    message = one_line_error(data.load_docs, path)
+    message = one_line_error(files.load_docs, path)
     assert "line 3" in message and path in message and "UTF-8" in message
 
 
 @pytest.mark.parametrize("raw", [b"", b"\n", b"  \n\t\r\n\n", b"\xef\xbb\xbf"])
 def test_empty_or_blank_file(tmp_path, raw):
     path = write(tmp_path, raw)
-    assert path in one_line_error(data.load_docs, path)
+    assert path in one_line_error(files.load_docs, path)
 
 
 def test_a_dataset_is_the_file_shuffled_by_the_seed_then_split(names_path):
     rng = random.Random(42)
-    ds = data.Dataset(names_path, rng, 0.1)
-    docs = data.load_docs(names_path)
+    ds = files.read_dataset(names_path, rng, 0.1)
+    docs = files.load_docs(names_path)
     expected = random.Random(42)
     expected.shuffle(docs)
     assert ds.docs == docs and ds.tokenizer.chars == list("abcdefghijklmnopqrstuvwxyz")
@@ -131,13 +131,13 @@ def test_split_docs_holds_out_the_end():
 
 @pytest.mark.parametrize("raw", [b"emma\rolivia\r\rava\r", b"emma\r\nolivia\n\rava", b"emma\rolivia\n\r\nava"])
 def test_old_mac_line_endings_are_lines_too(tmp_path, raw):
-    docs = data.load_docs(write(tmp_path, raw))
+    docs = files.load_docs(write(tmp_path, raw))
     assert docs == ["emma", "olivia", "ava"]  # no document ever holds a raw "\r"
 
 
 def test_line_numbers_count_every_kind_of_line_break(tmp_path):
     path = write(tmp_path, b"emma\rolivia\r\nava\rJos\xe9\n")
-    assert one_line_error(data.load_docs, path) == \
+    assert one_line_error(files.load_docs, path) == \
         "%s line 4 is not valid UTF-8 (byte 4); save the file as UTF-8" % path
 
 
@@ -145,7 +145,7 @@ def test_line_numbers_count_every_kind_of_line_break(tmp_path):
                                        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 1)])
 def test_a_binary_file_that_happens_to_be_utf8(tmp_path, raw, line):
     path = write(tmp_path, raw)
-    assert one_line_error(data.load_docs, path) == ("%s line %d holds a NUL byte: it is a binary file, not text; "
+    assert one_line_error(files.load_docs, path) == ("%s line %d holds a NUL byte: it is a binary file, not text; "
                                                     "pass a UTF-8 text file with one document per line" % (path, line))
 
 

@@ -13,10 +13,10 @@ import random
 
 import pytest
 
-from microgpt import sample, scalar_engine
+from microgpt import scalar_engine
 from microgpt.model import GPT, GPTConfig
 from microgpt.optim import SGD, Adam
-from microgpt.speed import engine
+from microgpt.speed import engine, loops
 from microgpt.tool import bench
 
 
@@ -90,7 +90,7 @@ def test_decoder_with_kv_cache_gives_the_full_forward_logits(seed):
     tokens = max(batch, key=len)[:model.config.block_size]
     V = model.config.vocab_size
     full = model.forward(engine.FastOps(model, grad=False), [tokens]).data
-    ops = sample.CachedOps(model)
+    ops = engine.CachedOps(model)
     for t, token in enumerate(tokens):
         assert model.forward(ops, [[token]]).data == full[t * V:(t + 1) * V]
 
@@ -106,21 +106,21 @@ def test_scalar_gradients_are_the_textbook_graphs_to_the_bit(seed):
     assert grads_s == grads_t
 
 
-def engines_agree(seeds):
+def engines_agree(seeds, math=None):
     """Loss to the bit and every gradient to 1e-12, fast engine against scalar engine, on random cases."""
     for seed in seeds:
         model, batch = random_case(seed)
-        loss_f, grads_f = engine.loss_and_grad(model, batch)
+        ops = engine.FastOps(model, math=math)
+        loss = model.loss(ops, batch)
+        loss_f, grads_f = loss.data[0], ops.backward(loss)
         loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
         assert loss_f == loss_s
         assert_grads_close(grads_f, grads_s)
 
 
-def test_the_plain_loops_give_the_scalar_engines_numbers(monkeypatch):
-    # what PyPy runs: engine.py as written, without the generated kernels
-    for name, f in engine.REFERENCE.items():
-        monkeypatch.setattr(engine, name, f)
-    engines_agree(SEEDS[:6])
+def test_the_plain_loops_give_the_scalar_engines_numbers():
+    # what PyPy runs, and MICROGPT_KERNELS=0: loops.py as written, without the generated kernels
+    engines_agree(SEEDS[:6], math=loops)
 
 
 def test_weight_gradients_of_a_batch_accumulate():
@@ -138,7 +138,7 @@ def test_weight_gradients_of_a_batch_accumulate():
 
 def test_a_target_with_probability_zero_costs_infinity_in_both_engines():
     # exp(-1000) underflows: p(target) is exactly 0.0, as when a diverging run pushes logits far apart
-    losses, _ = engine.nll_forward([0.0, -1000.0], [1], 2)
+    losses, _ = loops.nll_forward([0.0, -1000.0], [1], 2)
     assert losses == [float("inf")]
     logits = [[scalar_engine.Value(0.0), scalar_engine.Value(-1000.0)]]
     assert scalar_engine.ScalarOps.nll(None, logits, [[1]])[0].data == float("inf")

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from microgpt import sample, train
+from microgpt import sample, speed
 from microgpt.config import TrainConfig
-from microgpt.tool import checkpoint, runs
+from microgpt.speed import engine
+from microgpt.tool import checkpoint, console, runs, sampling, training
 from microgpt.tool.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +41,7 @@ def snapshot(folder):
 
 def make_run(folder, data, steps=6, **kw):
     cfg = TrainConfig(data=data, steps=steps, num_samples=0, quiet=True, eval_every=0, **kw)
-    train.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(folder))
+    training.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(folder))
     return str(folder)
 
 
@@ -81,7 +82,7 @@ def test_samples_are_printed_as_they_are_drawn_and_stop_when_the_reader_goes():
             yield "bob"
             yield "zed"
     say = Closing()
-    assert sample.print_samples(endless(), {"bob"}, say) == ["bob", "zed", "bob"]
+    assert sampling.print_samples(endless(), {"bob"}, say) == ["bob", "zed", "bob"]
     assert say == ["sample  1: bob  (seen)", "sample  2: zed  (new)", "sample  3: bob  (seen)"]
 
 
@@ -168,8 +169,8 @@ def test_overwrite_keeps_the_old_run_until_the_new_ones_first_save(tmp_path, tin
         calls.append(1)
         if len(calls) == 3:
             os.kill(os.getpid(), signal.SIGINT)
-        return train.engine.loss_and_grad(model, batch)
-    monkeypatch.setitem(train.ENGINES, "fast", type("Sigint", (), {"loss_and_grad": staticmethod(loss_and_grad)}))
+        return engine.loss_and_grad(model, batch)
+    monkeypatch.setitem(speed.ENGINES, "fast", type("Sigint", (), {"loss_and_grad": staticmethod(loss_and_grad)}))
     flags = ["--data", tiny, "--out", run_dir, "--overwrite", "--steps", "50", "--quiet", "--seed", "7"]
     assert main(flags) == 130
     err = capsys.readouterr().err
@@ -220,7 +221,7 @@ def test_ctrl_c_while_importing_is_one_line_and_130(tmp_path, tiny, how, after):
 # reporting flags on a resume are that resume's own
 
 def test_a_resumes_reporting_flags_do_not_stick(tmp_path, tiny, monkeypatch, capsys):
-    monkeypatch.setattr(runs.Progress, "PLAIN_EVERY", 0.0)
+    monkeypatch.setattr(console.Progress, "PLAIN_EVERY", 0.0)
     run_dir = str(tmp_path / "run")
     assert main(["--data", tiny, "--steps", "4", "--out", run_dir, "--num-samples", "0"]) == 0
     capsys.readouterr()
@@ -244,22 +245,22 @@ def test_a_resumes_reporting_flags_do_not_stick(tmp_path, tiny, monkeypatch, cap
 # an evaluation that takes a while says so before it starts
 
 def test_a_long_evaluation_is_announced_with_its_size_and_an_estimate(tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(runs.Progress, "SLOW_EVAL", 0.0)  # every evaluation counts as long
-    monkeypatch.setattr(runs.Progress, "PLAIN_EVERY", 1e9)
-    monkeypatch.setattr(train.Training, "CALIBRATE", 2)  # 30 held-out docs are "large" next to 2
+    monkeypatch.setattr(console.Progress, "SLOW_EVAL", 0.0)  # every evaluation counts as long
+    monkeypatch.setattr(console.Progress, "PLAIN_EVERY", 1e9)
+    monkeypatch.setattr(training.Training, "CALIBRATE", 2)  # 30 held-out docs are "large" next to 2
     for eval_every, calibrated in ((0, True), (5, False)):
         err = io.StringIO()
         cfg = TrainConfig(data=tiny, steps=12, eval_every=eval_every, eval_docs=10, num_samples=0)
-        train.train(cfg, out=io.StringIO(), err=err)
+        training.train(cfg, out=io.StringIO(), err=err)
         lines = err.getvalue().splitlines()
         final = [l for l in lines if l.startswith("step 12/12 | evaluating on 30 held-out docs, about 0m")]
         assert len(final) == 1, lines
         # the first periodic evaluation is too small to time first; the second is estimated from it
         assert [l for l in lines if "evaluating on 10 " in l] == \
             ([] if calibrated else ["step 10/12 | evaluating on 10 held-out docs, about 0m00s"])
-    monkeypatch.setattr(runs.Progress, "SLOW_EVAL", 3.0)  # a quick one is not announced
+    monkeypatch.setattr(console.Progress, "SLOW_EVAL", 3.0)  # a quick one is not announced
     err = io.StringIO()
-    train.train(TrainConfig(data=tiny, steps=3, eval_every=0, num_samples=0), out=io.StringIO(), err=err)
+    training.train(TrainConfig(data=tiny, steps=3, eval_every=0, num_samples=0), out=io.StringIO(), err=err)
     assert "evaluating" not in err.getvalue()
 
 

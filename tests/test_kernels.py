@@ -8,6 +8,8 @@ meets it (inspect.getsource, tracebacks, MICROGPT_SHOW_KERNELS, `microgpt kernel
 
 import inspect
 import math
+import os
+import platform
 import random
 import re
 import subprocess
@@ -20,10 +22,8 @@ from conftest import ROOT
 from test_engine import SEEDS, assert_grads_close, random_case
 
 from microgpt import scalar_engine
-from microgpt.speed import engine, kernels
+from microgpt.speed import engine, kernels, loops
 from microgpt.tool.cli import main
-
-REF = engine.REFERENCE
 
 
 def gauss(rng, n, mean=0.0, relu=False):
@@ -48,7 +48,7 @@ def test_matmul_in_both_forms_is_the_plain_loop(n):
     rng = random.Random(n)
     for R, S in ((1, 1), (3, 5), (4, 1), (2, 600 // n)):  # the last b too large to unpack whole
         a, b = gauss(rng, R * n), gauss(rng, S * n)
-        expected = REF["matmul"](a, b, n)
+        expected = loops.matmul(a, b, n)
         assert expected == textbook_matmul(a, b, n)
         for size in ((n,), (n, S)):
             assert kernels.kernel(kernels.matmul_source, *size)(a, b) == expected
@@ -63,7 +63,7 @@ def test_sparse_matmul_skips_only_zeros(S):
         a = gauss(rng, R * n, -0.5, relu=True)
         a[-n:] = [0.0] * n
         b = gauss(rng, n * S)
-        assert kernels.sparse_matmul(a, b, n) == textbook_matmul(a, engine.transpose(b, S), n)
+        assert kernels.sparse_matmul(a, b, n) == textbook_matmul(a, loops.transpose(b, S), n)
 
 
 @pytest.mark.parametrize("n", [1, 3, 16])
@@ -72,7 +72,7 @@ def test_masked_matmul_is_matmul_where_the_mask_is_nonzero(n):
     for R, S in ((1, 1), (3, 5), (4, 12)):
         a, b = gauss(rng, R * n), gauss(rng, S * n)
         mask = gauss(rng, R * S, -0.5, relu=True)  # a ReLU's output
-        expected = [x if keep else 0.0 for x, keep in zip(REF["matmul"](a, b, n), mask)]
+        expected = [x if keep else 0.0 for x, keep in zip(loops.matmul(a, b, n), mask)]
         assert kernels.masked_matmul(a, b, n, mask) == expected
 
 
@@ -83,10 +83,10 @@ def test_linear_kernels_are_the_plain_loops(relu_in):
     for T, n_in, n_out in ((1, 4, 3), (5, 16, 64), (7, 64, 16), (3, 4, 600)):  # 600: a large vocabulary
         x = gauss(rng, T * n_in, -0.5 if relu_in else 0.0, relu=relu_in)
         W, dout = gauss(rng, n_out * n_in), gauss(rng, T * n_out)
-        assert kernels.linear_forward(x, W, n_in) == REF["linear_forward"](x, W, n_in)
+        assert kernels.linear_forward(x, W, n_in) == loops.linear_forward(x, W, n_in)
         needed = x if relu_in else None
         dx, dW = kernels.linear_backward(dout, x, W, n_in, n_out, needed)
-        ref_dx, ref_dW = REF["linear_backward"](dout, x, W, n_in, n_out, needed)
+        ref_dx, ref_dW = loops.linear_backward(dout, x, W, n_in, n_out, needed)
         assert dW == ref_dW
         assert dx == ref_dx if needed is None else [d if m else 0.0 for d, m in zip(ref_dx, needed)]
 
@@ -96,7 +96,7 @@ def test_linear_backward_skips_a_gradient_that_is_mostly_zeros():
     rng = random.Random(5)
     x, W = gauss(rng, 6 * 16), gauss(rng, 64 * 16)
     dout = gauss(rng, 6 * 64, -0.5, relu=True)
-    assert kernels.linear_backward(dout, x, W, 16, 64) == REF["linear_backward"](dout, x, W, 16, 64)
+    assert kernels.linear_backward(dout, x, W, 16, 64) == loops.linear_backward(dout, x, W, 16, 64)
 
 
 @pytest.mark.parametrize("C, hs", [(4, 1), (8, 2), (12, 4), (16, 16)])
@@ -107,7 +107,7 @@ def test_attention_kernels_are_the_plain_loops(C, hs):
         q = gauss(rng, T * C)
         k, v = gauss(rng, (past + T) * C), gauss(rng, (past + T) * C)
         out, atts = kernels.attention_forward(q, k, v, C, C // hs, past)  # atts[t][s] = (head 0, ...)
-        ref_out, ref_atts = REF["attention_forward"](q, k, v, C, C // hs, past)  # ref_atts[t][h][s]
+        ref_out, ref_atts = loops.attention_forward(q, k, v, C, C // hs, past)  # ref_atts[t][h][s]
         assert out == ref_out
         assert atts == [[tuple(per_head[s] for per_head in att_t) for s in range(past + t + 1)]
                         for t, att_t in enumerate(ref_atts)]
@@ -115,7 +115,7 @@ def test_attention_kernels_are_the_plain_loops(C, hs):
             dout = gauss(rng, T * C)
             dout[:C] = [0.0] * C
             assert kernels.attention_backward(dout, q, k, v, atts, C, C // hs) == \
-                REF["attention_backward"](dout, q, k, v, ref_atts, C, C // hs)
+                loops.attention_backward(dout, q, k, v, ref_atts, C, C // hs)
 
 
 @pytest.mark.parametrize("C", [1, 2, 3, 16, 40])
@@ -129,10 +129,10 @@ def test_rmsnorm_kernels_are_the_plain_loops(C):
         dout = gauss(rng, T * C)
         dout[:C] = [-1.0] * (C - 1) + [-0.0]  # against the zero row: x . dy sums -0.0s, and 0.0 + -0.0 is 0.0
         out, rstds = kernels.rmsnorm_forward(x, C)
-        ref_out, ref_rstds = REF["rmsnorm_forward"](x, C)
+        ref_out, ref_rstds = loops.rmsnorm_forward(x, C)
         assert (out, rstds) == (ref_out, ref_rstds)
         assert [math.copysign(1, v) for v in out] == [math.copysign(1, v) for v in ref_out]
-        dx, ref_dx = kernels.rmsnorm_backward(dout, x, rstds, C), REF["rmsnorm_backward"](dout, x, rstds, C)
+        dx, ref_dx = kernels.rmsnorm_backward(dout, x, rstds, C), loops.rmsnorm_backward(dout, x, rstds, C)
         assert dx == ref_dx
         assert [math.copysign(1, v) for v in dx] == [math.copysign(1, v) for v in ref_dx]
 
@@ -145,12 +145,12 @@ def test_sizes_too_large_to_unroll_fall_back_to_the_plain_loops(monkeypatch):
     monkeypatch.setattr(kernels, "define", lambda name, src: built.append(name))
     rng = random.Random(0)
     a, b = gauss(rng, 3 * 6), gauss(rng, 2 * 6)
-    assert kernels.matmul(a, b, 6) == REF["matmul"](a, b, 6)
+    assert kernels.matmul(a, b, 6) == loops.matmul(a, b, 6)
     q = gauss(rng, 3 * 12)
-    assert kernels.attention_forward(q, q, q, 12, 2) == REF["attention_forward"](q, q, q, 12, 2)
+    assert kernels.attention_forward(q, q, q, 12, 2) == loops.attention_forward(q, q, q, 12, 2)
     out, rstds = kernels.rmsnorm_forward(q, 6)
-    assert (out, rstds) == REF["rmsnorm_forward"](q, 6)
-    assert kernels.rmsnorm_backward(q, q, rstds, 6) == REF["rmsnorm_backward"](q, q, rstds, 6)
+    assert (out, rstds) == loops.rmsnorm_forward(q, 6)
+    assert kernels.rmsnorm_backward(q, q, rstds, 6) == loops.rmsnorm_backward(q, q, rstds, 6)
     assert built == []  # nothing was generated for these sizes
 
 
@@ -166,12 +166,14 @@ def test_both_linear_paths_give_the_scalar_engines_numbers(monkeypatch, sparse):
         assert_grads_close(grads_f, grads_s)
 
 
-def test_the_engine_runs_the_kernels_on_cpython():
-    if not engine.KERNELS:
-        pytest.skip("kernels are for CPython")
-    assert engine.linear_forward is kernels.linear_forward
-    assert engine.attention_backward is kernels.attention_backward
-    assert engine.rmsnorm_backward is kernels.rmsnorm_backward
+def test_the_engine_runs_the_kernels_on_cpython_and_the_loops_when_told():
+    code = "import microgpt.speed.engine as e; print(e.default_math().__name__)"
+    for switch, expected in (("1", "microgpt.speed.kernels"), ("0", "microgpt.speed.loops")):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, universal_newlines=True,
+                             env=dict(os.environ, MICROGPT_KERNELS=switch), check=True).stdout
+        assert out.strip() == (expected if platform.python_implementation() == "CPython" else "microgpt.speed.loops")
+    model, batch = random_case(SEEDS[0])
+    assert engine.FastOps(model, math=loops).math is loops and engine.FastOps(model, math=kernels).math is kernels
 
 
 # --------------------------------------------------------------------------------------------------
@@ -224,7 +226,7 @@ def test_show_kernels_prints_each_kernel_once_as_it_is_built(names_path, tmp_pat
 
 
 def test_the_kernels_command(capsys):
-    if not engine.KERNELS:
+    if engine.default_math() is not kernels:
         pytest.skip("kernels are for CPython (and not with MICROGPT_KERNELS=0)")
     assert main(["kernels", "--n-embd", "8", "--n-head", "2", "--block-size", "4", "--list"]) == 0
     out = capsys.readouterr().out

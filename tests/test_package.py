@@ -1,4 +1,4 @@
-"""The package as a book: short functions, the standard library only, and nothing heavy at import."""
+"""The package as a book: its layers, short functions, the standard library only, nothing heavy at import."""
 
 import ast
 import os
@@ -8,13 +8,15 @@ import sys
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "microgpt")
-MODULES = sorted(f for f in os.listdir(PACKAGE) if f.endswith(".py"))
+# every module, as its path under the package: "train.py", "speed/engine.py", "tool/cli.py"
+MODULES = sorted(os.path.relpath(os.path.join(folder, f), PACKAGE).replace(os.sep, "/")
+                 for folder, _, names in os.walk(PACKAGE) for f in names if f.endswith(".py"))
 STDLIB = getattr(sys, "stdlib_module_names", None) or {  # Python 3.10+ knows its own; else the ones we use
     "argparse", "array", "collections", "contextlib", "dataclasses", "functools", "hashlib", "html", "http",
     "inspect", "io", "json", "linecache", "math", "multiprocessing", "operator", "os", "platform", "random", "re",
     "shlex", "signal", "socket", "ssl", "stat", "struct", "subprocess", "sys", "tempfile", "threading", "time",
     "urllib"}
-OPTIONAL = {"torch_engine.py": {"torch"}}  # the one module allowed an import from outside, lazily
+OPTIONAL = {"speed/torch_engine.py": {"torch"}}  # the one module allowed an import from outside, lazily
 
 
 def parsed(name):
@@ -52,6 +54,85 @@ def test_only_the_standard_library_is_imported():
     assert not outside, outside
 
 
+def module_name(path):
+    """"speed/engine.py" -> "microgpt.speed.engine"; "speed/__init__.py" -> "microgpt.speed"."""
+    parts = ["microgpt"] + path[:-3].split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path):
+    """The package's modules that the module at `path` imports, anywhere in it (lazy imports too)."""
+    known = {module_name(m) for m in MODULES}
+    package = module_name(path) if path.endswith("__init__.py") else module_name(path).rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(parsed(path)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+            base = base + "." + node.module if node.module else base
+            for alias in node.names:  # `from . import x`: x is a module if there is one, else a name in base
+                found.add(base + "." + alias.name if base + "." + alias.name in known else base)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            found.update(n for n in names if n.split(".")[0] == "microgpt")
+    return found - {module_name(path)}
+
+
+def import_graph():
+    return {module_name(m): imported(m) for m in MODULES}
+
+
+def layer(module):
+    """book (the top level), speed or tool."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or parts[1:] in (["speed"], ["tool"]) else "book"
+
+
+def test_the_book_imports_no_layer_below_it_and_speed_never_imports_the_tool():
+    # the entry point __main__ is the one top-level module that must reach the tool: it runs the CLI
+    allowed = {"book": {"book"}, "speed": {"book", "speed"}, "tool": {"book", "speed", "tool"}}
+    wrong = ["%s imports %s" % (m, other) for m, imports in import_graph().items() for other in sorted(imports)
+             if m != "microgpt.__main__" and layer(other) not in allowed[layer(m)]]
+    assert not wrong, wrong
+
+
+def find_cycle(graph):
+    """One import cycle of `graph` (module -> modules it imports) as a list of modules, or None."""
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == "open":
+                return path[path.index(n):] + [n]
+            if n not in state:
+                cycle = visit(n, path + [n])
+                if cycle:
+                    return cycle
+        state[m] = "done"
+        return None
+    for m in sorted(graph):
+        if m not in state:
+            cycle = visit(m, [m])
+            if cycle:
+                return cycle
+    return None
+
+
+def test_the_package_has_no_import_cycle():
+    assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()))
+
+
+def test_the_layer_checks_can_fail():
+    # the two checks above, on graphs that break them: a cycle is found, a book module importing speed is named
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    assert layer("microgpt.train") == "book" and layer("microgpt.speed") == "speed"
+    assert layer("microgpt.tool.cli") == "tool" and layer("microgpt") == "book"
+    graph = import_graph()
+    assert "microgpt.speed.engine" in graph["microgpt.tool.training"]  # lazy and eager imports are both seen
+    assert "microgpt.speed.torch_engine" in graph["microgpt.tool.training"]
+
+
 def test_importing_the_package_and_its_cli_loads_nothing_heavy():
     code = ("import sys, microgpt.tool.cli; heavy = {'torch', 'numpy', 'microgpt.speed.torch_engine'} & "
             "set(sys.modules); print(sorted(heavy))")
@@ -62,11 +143,12 @@ def test_importing_the_package_and_its_cli_loads_nothing_heavy():
 
 # what runs during one training step of the default engine, file by file: what a reader must follow
 ONE_STEP = {
-    "train.py": ["get_lr", "train_step"],
+    "train.py": ["get_lr", "train_step", "loop"],
     "model.py": ["GPTConfig.predictions", "GPT.forward", "GPT.loss"],
-    "engine.py": ["dot", "matmul", "transpose", "linear_forward", "linear_backward", "rmsnorm_forward",
-                  "rmsnorm_backward", "softmax", "weighted_sum", "attention_forward", "attention_backward",
-                  "nll_forward", "nll_backward", "Tensor", "Weight", "add_into", "FastOps", "loss_and_grad"],
+    "speed/loops.py": ["dot", "matmul", "transpose", "linear_forward", "linear_backward", "rmsnorm_forward",
+                       "rmsnorm_backward", "softmax", "weighted_sum", "attention_forward", "attention_backward",
+                       "nll_forward", "nll_backward"],
+    "speed/engine.py": ["Tensor", "Weight", "add_into", "FastOps", "loss_and_grad"],
     "optim.py": ["Adam.step"],
 }
 

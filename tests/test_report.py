@@ -16,10 +16,10 @@ import shlex
 import pytest
 from conftest import first_names
 
-from microgpt import data, scalar_engine, train
+from microgpt import data, scalar_engine, speed
 from microgpt.config import TrainConfig
-from microgpt.speed import engine
-from microgpt.tool import checkpoint, cli, report, runs
+from microgpt.speed import engine, kernels
+from microgpt.tool import checkpoint, cli, console, files, report, runs, training
 from microgpt.tool.cli import main
 
 FIGURES = ["loss", "samples", "attention", "embeddings", "surprise", "run"]
@@ -97,7 +97,7 @@ def trained(tiny, tmp_path_factory):
     cfg = TrainConfig(data=tiny, steps=40, batch_size=2, eval_every=10, eval_docs=12, save_every=15, num_samples=8,
                       quiet=True, seed=3, lr=0.02)
     out, err = io.StringIO(), io.StringIO()
-    result = train.train(cfg, out=out, err=err, run_dir=run_dir)
+    result = training.train(cfg, out=out, err=err, run_dir=run_dir)
     assert err.getvalue() == ""
     return result, out.getvalue().splitlines(), run_dir
 
@@ -188,7 +188,7 @@ class KernelAttention(engine.FastOps):
         self.weights_seen = []
 
     def attention(self, q, k, v, n_head):
-        out, atts = engine.attention_forward(q.data, k.data, v.data, q.cols, n_head)
+        out, atts = engine.default_math().attention_forward(q.data, k.data, v.data, q.cols, n_head)
         self.weights_seen.append(atts)
         return engine.Tensor(out, q.rows, q.cols)
 
@@ -213,7 +213,7 @@ def test_the_heatmaps_are_the_engines_attention_weights(trained, page):
             assert sorted(row) == list(range(t + 1))  # causal: nothing to the right of the diagonal
             assert abs(sum(row.values()) - 1) < 1e-12
             for s, w in row.items():
-                assert w == (atts[t][s][head] if engine.KERNELS else atts[t][head][s])
+                assert w == (atts[t][s][head] if engine.default_math() is kernels else atts[t][head][s])
         labels = [n.words() for n in heatmap.all("text", class_="axis")]
         assert labels[::2] == [report.BOS_LABEL] + list(doc)  # the characters on both axes
 
@@ -276,7 +276,7 @@ def test_the_samples_are_the_ones_training_printed(trained, page, tiny):
     printed = [line.split(": ", 1)[1] for line in lines if line.startswith("sample ")]
     shown = page.one("ol", class_="samples").all("li")
     assert [li.words() for li in shown] == printed == result["samples"]
-    docs = data.load_docs(tiny)
+    docs = files.load_docs(tiny)
     random.Random(3).shuffle(docs)
     train_docs = set(docs[:360])
     assert [li.attrs["class"] for li in shown] == ["seen" if n in train_docs else "new" for n in printed]
@@ -315,7 +315,7 @@ def test_while_training_the_page_reloads_itself(tiny, tmp_path, monkeypatch):
     real = report.page
     monkeypatch.setattr(report, "page", lambda run: pages.append((run.ck.step, run.live, real(run))) or pages[-1][2])
     cfg = TrainConfig(data=tiny, steps=12, eval_every=4, eval_docs=5, save_every=0, num_samples=2, quiet=True)
-    train.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
+    training.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
     assert [(step, live) for step, live, _ in pages] == [(4, True), (8, True), (12, False)]
     for step, live, text in pages:
         assert (report.RELOAD in text) == live
@@ -367,10 +367,10 @@ class StopAt:
 
 
 def test_a_run_stopped_part_way_renders(tiny, tmp_path, monkeypatch):
-    monkeypatch.setitem(train.ENGINES, "fast", StopAt(7))
+    monkeypatch.setitem(speed.ENGINES, "fast", StopAt(7))
     cfg = TrainConfig(data=tiny, steps=30, eval_every=3, eval_docs=5, save_every=0, num_samples=2, quiet=True)
-    with pytest.raises(train.Interrupted):
-        train.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
+    with pytest.raises(console.Interrupted):
+        training.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
     tree = parse(str(tmp_path / "run" / report.REPORT))
     assert "Stopped at step 7 of 30" in tree.words() and not tree.all("meta", **{"http-equiv": "refresh"})
     assert "Stopped at step 7 of 30" in rendered(str(tmp_path / "run")).words()
@@ -382,7 +382,7 @@ def test_a_report_that_cannot_be_written_is_one_warning_and_the_run_goes_on(tiny
     monkeypatch.setattr(report, "page", broken)
     out, err = io.StringIO(), io.StringIO()
     cfg = TrainConfig(data=tiny, steps=4, eval_every=2, num_samples=1, quiet=True)
-    result = train.train(cfg, out=out, err=err, run_dir=str(tmp_path / "run"))
+    result = training.train(cfg, out=out, err=err, run_dir=str(tmp_path / "run"))
     assert result["step"] == 4 and "report:" not in out.getvalue()
     assert err.getvalue().splitlines() == ["warning: could not write the report %s: disk full"
                                            % os.path.join(str(tmp_path / "run"), "report.html")] * 2
@@ -480,7 +480,7 @@ def test_any_characters_are_written_as_text(tmp_path):
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(docs) + "\n")
     cfg = TrainConfig(data=path, steps=3, num_samples=3, quiet=True, eval_every=0)
-    train.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
+    training.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=str(tmp_path / "run"))
     tree = parse(str(tmp_path / "run" / report.REPORT))
     assert not tree.all("script")[1:]  # the page's own script only
     labels = {g.one("text").words() for g in tree.one("svg", class_="scatter").all("g", class_="token")}

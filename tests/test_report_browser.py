@@ -16,12 +16,13 @@ import sys
 import pytest
 from conftest import ROOT
 
-from microgpt import train
 from microgpt.config import TrainConfig
 from microgpt.tool import report
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import chromium  # noqa: E402
+
+from microgpt.tool import training
 
 pytestmark = pytest.mark.skipif(chromium.find() is None,
                                 reason="no chromium on PATH (Debian: apt-get install -y chromium)")
@@ -41,7 +42,7 @@ def trained(folder, docs, steps=60, **settings):
         f.write("\n".join(docs) + "\n")
     cfg = TrainConfig(data=path, steps=steps, batch_size=2, eval_every=20, eval_docs=10, num_samples=10, quiet=True,
                       **settings)
-    result = train.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=os.path.join(folder, "run"))
+    result = training.train(cfg, out=io.StringIO(), err=io.StringIO(), run_dir=os.path.join(folder, "run"))
     assert result["step"] == steps
     return os.path.join(folder, "run", report.REPORT)
 

@@ -9,9 +9,9 @@ import random
 import pytest
 from conftest import first_names
 
-from microgpt import data, train
 from microgpt.config import TrainConfig
 from microgpt.sample import next_token_probs
+from microgpt.tool import files, training
 from microgpt.tool.cli import main
 
 
@@ -35,7 +35,7 @@ def run(tmp_path_factory):
     data_path = first_names(folder, 400, "names400.txt")
     run_dir = str(folder / "run")
     cfg = TrainConfig(data=data_path, steps=60, batch_size=4, num_samples=0, quiet=True, eval_every=0)
-    train.train(cfg, out=io.StringIO(), run_dir=run_dir)
+    training.train(cfg, out=io.StringIO(), run_dir=run_dir)
     return run_dir, data_path
 
 
@@ -47,7 +47,7 @@ def sample(capsys, *flags):
 
 def test_marks_say_which_samples_are_in_the_training_split(run, capsys):
     run_dir, data_path = run
-    docs = data.load_docs(data_path)
+    docs = files.load_docs(data_path)
     random.Random(42).shuffle(docs)
     train_docs = set(docs[:360])  # the held-out 10% is the shuffled tail
     samples, out = sample(capsys, "--run", run_dir, "--num-samples", "40", "--seed", "3", "--temperature", "0.8")

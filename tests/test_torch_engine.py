@@ -32,7 +32,7 @@ from microgpt.config import TrainConfig
 from microgpt.errors import MicroGPTError
 from microgpt.optim import SGD, Adam
 from microgpt.speed.engine import FastOps
-from microgpt.tool import checkpoint, export, runs
+from microgpt.tool import checkpoint, console, export, runs, training
 from microgpt.tool.cli import main
 
 try:
@@ -129,7 +129,7 @@ def test_a_diverging_run_stops_where_the_fast_engine_stops(tmp_path, tiny):
     for engine in ("fast", "torch"):
         run_dir = str(tmp_path / engine)
         with pytest.raises(MicroGPTError, match="training diverged") as e:
-            train.train(small(tiny, engine=engine, lr=1e3, save_every=1, num_samples=0), out=io.StringIO(),
+            training.train(small(tiny, engine=engine, lr=1e3, save_every=1, num_samples=0), out=io.StringIO(),
                         run_dir=run_dir)
         errors.append(str(e.value).replace(run_dir, "DIR"))
         assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 1  # the last good one stays
@@ -155,17 +155,17 @@ def interrupted_run(tiny, run_dir, engine, monkeypatch):
     """A run of small(tiny) on `engine`, stopped by Ctrl-C after step 10, its checkpoint saved."""
     owner = torch_engine.TorchCompute if engine == "torch" else train.Compute
     monkeypatch.setattr(owner, "train", sigint_at(10, owner.train))
-    with pytest.raises(train.Interrupted, match="interrupted at step 10 of 24; checkpoint saved"):
-        train.train(small(tiny, engine=engine), out=io.StringIO(), run_dir=run_dir)
+    with pytest.raises(console.Interrupted, match="interrupted at step 10 of 24; checkpoint saved"):
+        training.train(small(tiny, engine=engine), out=io.StringIO(), run_dir=run_dir)
     monkeypatch.undo()
 
 
 @needs_torch
 def test_torch_resumes_torch_to_the_bit(tmp_path, tiny, monkeypatch):
     straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
-    done = train.train(small(tiny, engine="torch"), out=io.StringIO(), run_dir=straight)
+    done = training.train(small(tiny, engine="torch"), out=io.StringIO(), run_dir=straight)
     interrupted_run(tiny, split, "torch", monkeypatch)
-    resumed = train.resume(split, out=io.StringIO())
+    resumed = training.resume(split, out=io.StringIO())
     with open(os.path.join(straight, runs.CHECKPOINT), "rb") as a, \
             open(os.path.join(split, runs.CHECKPOINT), "rb") as b:
         assert a.read() == b.read()  # weights, Adam's moments, random stream: byte for byte
@@ -176,10 +176,10 @@ def test_torch_resumes_torch_to_the_bit(tmp_path, tiny, monkeypatch):
 @pytest.mark.parametrize("first, then", [("torch", "fast"), ("fast", "torch")])
 def test_a_checkpoint_moves_between_engines(tmp_path, tiny, monkeypatch, first, then):
     straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
-    done = train.train(small(tiny, engine=first), out=io.StringIO(), run_dir=straight)
+    done = training.train(small(tiny, engine=first), out=io.StringIO(), run_dir=straight)
     interrupted_run(tiny, split, first, monkeypatch)
     out = io.StringIO()
-    resumed = train.resume(split, {"engine": then}, out=out)
+    resumed = training.resume(split, {"engine": then}, out=out)
     assert "engine=%s" % then in out.getvalue()
     assert checkpoint.load(os.path.join(split, runs.CHECKPOINT)).config.engine == then
     # the same run to rounding: the engines sum in different orders, ~1e-16 per operation
@@ -192,7 +192,7 @@ def test_a_checkpoint_moves_between_engines(tmp_path, tiny, monkeypatch, first, 
 @needs_torch
 def test_sample_reads_a_torch_checkpoint_on_either_engine(tmp_path, tiny):
     run_dir = str(tmp_path / "run")
-    done = train.train(small(tiny, engine="torch", num_samples=8), out=io.StringIO(), run_dir=run_dir)
+    done = training.train(small(tiny, engine="torch", num_samples=8), out=io.StringIO(), run_dir=run_dir)
     names = {}
     for engine in ("fast", "torch"):
         code, lines, err = run_cli(["sample", "--run", run_dir, "--engine", engine, "--num-samples", "8"], tmp_path)
@@ -205,7 +205,7 @@ def test_sample_reads_a_torch_checkpoint_on_either_engine(tmp_path, tiny):
 def test_the_report_on_torch_draws_the_fast_engines_numbers(tmp_path, tiny):
     # its forward passes and samples on PyTorch: every attention weight and probability to float rounding
     run_dir = str(tmp_path / "run")
-    train.train(small(tiny, num_samples=5), out=io.StringIO(), run_dir=run_dir)
+    training.train(small(tiny, num_samples=5), out=io.StringIO(), run_dir=run_dir)
     pages = {}
     for engine in ("fast", "torch"):
         code, lines, err = run_cli(["report", run_dir, "--engine", engine], tmp_path)
@@ -308,7 +308,7 @@ def plain_forward(w, meta, tokens):
 @needs_torch
 def test_the_exported_weights_run_in_plain_pytorch(tmp_path, tiny):
     run_dir = str(tmp_path / "run")
-    done = train.train(small(tiny, steps=3, n_layer=2, num_samples=0), out=io.StringIO(), run_dir=run_dir)
+    done = training.train(small(tiny, steps=3, n_layer=2, num_samples=0), out=io.StringIO(), run_dir=run_dir)
     header, w = read_safetensors(export.safetensors_bytes(checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT))))
     model, bos = done["model"], done["tokenizer"].bos
     for tokens in ([bos], [bos, 4, 12, 12, 0], [bos] + list(range(15))):
@@ -393,10 +393,10 @@ def test_several_processes_need_the_torch_engine_and_a_document_each(tiny, monke
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(MicroGPTError, match="2 processes .torchrun. need --engine torch"):
-        train.train(small(tiny), out=io.StringIO())
+        training.train(small(tiny), out=io.StringIO())
     if torch is not None:
         with pytest.raises(MicroGPTError, match="--batch-size 1 is less than the 2 processes"):
-            train.train(small(tiny, engine="torch", batch_size=1), out=io.StringIO())
+            training.train(small(tiny, engine="torch", batch_size=1), out=io.StringIO())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,19 +444,19 @@ def test_a_device_this_machine_lacks_is_one_line(tmp_path, tiny, capsys):
 @needs_cuda
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-4)])
 def test_cuda_trains_as_the_cpu_does(tmp_path, tiny, dtype, tol):
-    cpu = train.train(small(tiny, engine="torch", device="cpu"), out=io.StringIO())
+    cpu = training.train(small(tiny, engine="torch", device="cpu"), out=io.StringIO())
     gpu_dir = str(tmp_path / "gpu")
-    gpu = train.train(small(tiny, engine="torch", device="cuda", dtype=dtype), out=io.StringIO(), run_dir=gpu_dir)
+    gpu = training.train(small(tiny, engine="torch", device="cuda", dtype=dtype), out=io.StringIO(), run_dir=gpu_dir)
     assert max(abs(a - b) for a, b in zip(cpu["losses"], gpu["losses"])) < tol
     # a GPU run resumes on the CPU, in the other engines' float64
-    train.resume(gpu_dir, {"engine": "fast", "steps": 30}, out=io.StringIO())
+    training.resume(gpu_dir, {"engine": "fast", "steps": 30}, out=io.StringIO())
     assert checkpoint.load(os.path.join(gpu_dir, runs.CHECKPOINT)).step == 30
 
 
 @needs_cuda
 def test_cuda_samples_the_cpus_names(tmp_path, tiny):
     run_dir = str(tmp_path / "run")
-    train.train(small(tiny, engine="torch", device="cpu"), out=io.StringIO(), run_dir=run_dir)
+    training.train(small(tiny, engine="torch", device="cpu"), out=io.StringIO(), run_dir=run_dir)
     names = []
     for device in ("cpu", "cuda"):
         code, lines, err = run_cli(["sample", "--run", run_dir, "--engine", "torch", "--device", device,

@@ -3,14 +3,17 @@
 import io
 import json
 import os
+import random
 import signal
 
 import pytest
 
-from microgpt import data, scalar_engine, train
+from microgpt import data, scalar_engine, speed, train
 from microgpt.config import TrainConfig
+from microgpt.errors import MicroGPTError
 from microgpt.model import GPT
-from microgpt.tool import checkpoint, files, runs
+from microgpt.speed import engine
+from microgpt.tool import checkpoint, console, files, runs, training
 from microgpt.tool.cli import main
 
 
@@ -36,16 +39,16 @@ class SigintAt:
         self.calls += 1
         if self.calls == self.n:
             os.kill(os.getpid(), signal.SIGINT)
-        return train.engine.loss_and_grad(model, batch)
+        return engine.loss_and_grad(model, batch)
 
 
 def test_ctrl_c_then_resume_gives_the_same_bits_as_a_straight_run(tmp_path, tiny, monkeypatch):
     straight_dir, split_dir = str(tmp_path / "straight"), str(tmp_path / "split")
-    straight = train.train(small(tiny), out=io.StringIO(), run_dir=straight_dir)
+    straight = training.train(small(tiny), out=io.StringIO(), run_dir=straight_dir)
 
-    monkeypatch.setitem(train.ENGINES, "fast", SigintAt(10))
-    with pytest.raises(train.Interrupted, match="interrupted at step 10 of 24; checkpoint saved") as e:
-        train.train(small(tiny), out=io.StringIO(), run_dir=split_dir)
+    monkeypatch.setitem(speed.ENGINES, "fast", SigintAt(10))
+    with pytest.raises(console.Interrupted, match="interrupted at step 10 of 24; checkpoint saved") as e:
+        training.train(small(tiny), out=io.StringIO(), run_dir=split_dir)
     assert "--resume " + split_dir in str(e.value)
     assert checkpoint.load(os.path.join(split_dir, runs.CHECKPOINT)).step == 10
     monkeypatch.undo()
@@ -53,7 +56,7 @@ def test_ctrl_c_then_resume_gives_the_same_bits_as_a_straight_run(tmp_path, tiny
         f.write('{"step": 12, "loss": 9.0}\n{"step": 13, "lo')  # records past the checkpoint, a cut line
 
     out = io.StringIO()
-    resumed = train.resume(split_dir, out=out)
+    resumed = training.resume(split_dir, out=out)
     assert "(resumed at step 10)" in out.getvalue()
     assert "step   11 /   24" in out.getvalue() and "step   10 /   24" not in out.getvalue()
 
@@ -75,34 +78,34 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, t
             if self.calls + 1 == self.n:
                 os.kill(os.getpid(), signal.SIGINT)  # the first one only asks to stop after this step...
             return SigintAt.loss_and_grad(self, model, batch)  # ...the second one means now
-    monkeypatch.setitem(train.ENGINES, "fast", TwoSigints(9))
+    monkeypatch.setitem(speed.ENGINES, "fast", TwoSigints(9))
     run_dir = str(tmp_path / "run")
-    with pytest.raises(train.Interrupted, match="during step 9 of 24; not saved: the last good checkpoint, "
+    with pytest.raises(console.Interrupted, match="during step 9 of 24; not saved: the last good checkpoint, "
                                                 "step 7") as e:
-        train.train(small(tiny), out=io.StringIO(), run_dir=run_dir)
+        training.train(small(tiny), out=io.StringIO(), run_dir=run_dir)
     assert "\n" not in str(e.value)
     assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 7
 
 
 def test_resume_with_more_steps_stretches_the_schedule(tmp_path, tiny):
     run_dir = str(tmp_path / "run")
-    train.train(small(tiny, steps=10, batch_size=1), out=io.StringIO(), run_dir=run_dir)
-    train.resume(run_dir, {"steps": 16}, out=io.StringIO())
+    training.train(small(tiny, steps=10, batch_size=1), out=io.StringIO(), run_dir=run_dir)
+    training.resume(run_dir, {"steps": 16}, out=io.StringIO())
     lrs = {r["step"]: r["lr"] for r in records(run_dir) if "lr" in r}
     assert [lrs[s] for s in range(1, 11)] == [0.01 * (1 - s / 10) for s in range(10)]
     assert [lrs[s] for s in range(11, 17)] == [0.01 * (1 - s / 16) for s in range(10, 16)]
     assert checkpoint.load(os.path.join(run_dir, runs.CHECKPOINT)).step == 16
-    with pytest.raises(train.MicroGPTError, match="already trained 16 of 16 steps"):
-        train.resume(run_dir, out=io.StringIO())
-    with pytest.raises(train.MicroGPTError, match="--lr cannot change when resuming"):
-        train.resume(run_dir, {"steps": 20, "lr": 0.02}, out=io.StringIO())
+    with pytest.raises(MicroGPTError, match="already trained 16 of 16 steps"):
+        training.resume(run_dir, out=io.StringIO())
+    with pytest.raises(MicroGPTError, match="--lr cannot change when resuming"):
+        training.resume(run_dir, {"steps": 20, "lr": 0.02}, out=io.StringIO())
 
 
 def test_held_out_loss_is_the_mean_over_every_predicted_token(tmp_path, tiny):
     run_dir = str(tmp_path / "run")
-    result = train.train(small(tiny, eval_docs=4), out=io.StringIO(), run_dir=run_dir)
-    docs = data.load_docs(tiny)
-    train.random.Random(42).shuffle(docs)
+    result = training.train(small(tiny, eval_docs=4), out=io.StringIO(), run_dir=run_dir)
+    docs = files.load_docs(tiny)
+    random.Random(42).shuffle(docs)
     val_docs = docs[-30:]  # 10% of 300, from the end of the shuffled list
     model, tok = result["model"], result["tokenizer"]
 
@@ -110,12 +113,12 @@ def test_held_out_loss_is_the_mean_over_every_predicted_token(tmp_path, tiny):
         nats = tokens = 0
         for d in docs:
             n = len(d) + 1  # every character and the closing BOS
-            nats += train.engine.loss_only(model, [tok.frame(d)]) * n
+            nats += engine.loss_only(model, [tok.frame(d)]) * n
             tokens += n
         return nats / tokens, tokens
 
     for d in val_docs[:2]:  # and those per-document losses are the scalar engine's, the living definition
-        assert abs(train.engine.loss_only(model, [tok.frame(d)]) -
+        assert abs(engine.loss_only(model, [tok.frame(d)]) -
                    scalar_engine.loss_and_grad(model, [tok.frame(d)])[0]) < 1e-12
 
     evals = [r for r in records(run_dir) if "val_loss" in r]
@@ -126,9 +129,9 @@ def test_held_out_loss_is_the_mean_over_every_predicted_token(tmp_path, tiny):
 
 
 def test_a_batch_trains_on_the_mean_over_all_its_tokens(tmp_path, tiny):
-    result = train.train(small(tiny, steps=1, batch_size=3, num_samples=0), out=io.StringIO())
-    docs = data.load_docs(tiny)
-    rng = train.random.Random(42)
+    result = training.train(small(tiny, steps=1, batch_size=3, num_samples=0), out=io.StringIO())
+    docs = files.load_docs(tiny)
+    rng = random.Random(42)
     rng.shuffle(docs)
     tok = data.Tokenizer.from_docs(docs)
     model = GPT(TrainConfig().model_config(tok.vocab_size), rng)  # the same initial weights
@@ -139,7 +142,7 @@ def test_a_batch_trains_on_the_mean_over_all_its_tokens(tmp_path, tiny):
 
 def test_metrics_has_one_record_per_logged_step(tmp_path, tiny):
     run_dir = str(tmp_path / "run")
-    train.train(small(tiny, steps=12, log_every=5, eval_every=0), out=io.StringIO(), run_dir=run_dir)
+    training.train(small(tiny, steps=12, log_every=5, eval_every=0), out=io.StringIO(), run_dir=run_dir)
     logged = [r for r in records(run_dir) if "loss" in r]
     assert [r["step"] for r in logged] == [5, 10, 12]
     assert all(set(r) == {"step", "loss", "lr", "tokens_per_s"} and r["tokens_per_s"] > 0 for r in logged)
@@ -178,11 +181,11 @@ class FakeStream(io.StringIO):
 
 
 def test_progress_is_live_on_a_terminal_plain_elsewhere_and_silent_when_quiet(monkeypatch):
-    monkeypatch.setattr(runs.Progress, "PLAIN_EVERY", 0.0)
+    monkeypatch.setattr(console.Progress, "PLAIN_EVERY", 0.0)
     shown = {}
     for name, tty, enabled in [("terminal", True, True), ("pipe", False, True), ("quiet", True, False)]:
         stream = FakeStream(tty)
-        p = runs.Progress(stream, 0, 100, enabled)
+        p = console.Progress(stream, 0, 100, enabled)
         p.start -= 10  # as if 10 s had passed
         p.last -= 10
         p.val_loss = 2.5

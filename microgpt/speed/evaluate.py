@@ -14,7 +14,7 @@ at less than half the cost. Not for training: the backward pass would need the s
 
 import math
 
-from . import engine
+from . import engine, loops
 
 
 class TreeOps(engine.FastOps):
@@ -46,7 +46,7 @@ class TreeOps(engine.FastOps):
             row = slice(i * C, (i + 1) * C)
             keys, values = previous[self.parents[i]] if previous else ([], [])
             keys, values = keys + k.data[row], values + v.data[row]  # the path from the root to this node
-            data, _ = engine.attention_forward(q.data[row], keys, values, C, n_head, self.depth)
+            data, _ = self.math.attention_forward(q.data[row], keys, values, C, n_head, self.depth)
             out += data
             paths.append((keys, values))
         if self.layer < len(self.paths):
@@ -78,7 +78,7 @@ def trie(inputs):
 
 def token_losses(model, batch):
     """-log p(target) at every predicted position of every framed document in `batch`, one list per
-    document: the numbers engine.nll_forward gives for a whole-batch forward pass."""
+    document: the numbers loops.nll_forward gives for a whole-batch forward pass."""
     n = [model.config.predictions(tokens) for tokens in batch]
     levels, node_of = trie([tokens[:k] for tokens, k in zip(batch, n)])
     ops, V, probs = TreeOps(model), model.config.vocab_size, []
@@ -86,11 +86,11 @@ def token_losses(model, batch):
         if depth:
             ops.next_depth(parents)
         logits = model.forward(ops, [[token] for token in tokens]).data
-        probs.append([engine.softmax(logits[i * V:(i + 1) * V]) for i in range(len(tokens))])
+        probs.append([loops.softmax(logits[i * V:(i + 1) * V]) for i in range(len(tokens))])
     losses = []
     for tokens, k, nodes in zip(batch, n, node_of):
         ps = [probs[t][nodes[t]][tokens[t + 1]] for t in range(k)]
-        # a probability that underflowed to 0 costs infinitely much, as in engine.nll_forward
+        # a probability that underflowed to 0 costs infinitely much, as in loops.nll_forward
         losses.append([-math.log(p) if p > 0 else math.inf for p in ps])
     return losses
 

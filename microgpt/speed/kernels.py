@@ -1,12 +1,13 @@
 """Generated kernels: the fast engine's hot functions as Python source written for each size, on CPython.
 
-engine.py is the whole fast engine in plain loops. On CPython a plain loop pays for every index, every
+loops.py is the fast engine's arithmetic in plain loops. On CPython a plain loop pays for every index, every
 bounds check and every trip round the interpreter loop; code that names each number instead runs about
 3x faster. So for each size that a run meets, this module writes the source of a function with the loop
 unrolled (for rows of 3:  a0 * b0 + a1 * b1 + a2 * b2,  on local variables), compiles it once and keeps
-it. engine.py takes this module's linear_forward, linear_backward, rmsnorm_forward, rmsnorm_backward,
-attention_forward and attention_backward in place of its own: the same names and signatures, and the
-same sums in the same order, so the same numbers (tests hold every kernel to the plain loops, bit for bit).
+it. On CPython the fast engine (engine.py) uses this module's linear_forward, linear_backward,
+rmsnorm_forward, rmsnorm_backward, attention_forward and attention_backward instead of loops.py's: the
+same names and signatures, and the same sums in the same order, so the same numbers (tests hold every
+kernel to the plain loops, bit for bit).
 
 Two more savings, both exact, come from the ReLU, which leaves about 80% of its outputs exactly zero:
 sparse_matmul skips those zeros in an operand, and masked_matmul computes only the entries of a ReLU
@@ -20,6 +21,8 @@ import linecache
 import math
 import os
 import sys
+
+from . import loops
 
 MAX_UNROLL = 512  # longer dot products than this would nest too deep for Python's compiler
 MAX_LOCALS = 512  # b with at most this many numbers is unpacked whole into local variables
@@ -53,9 +56,8 @@ def define(name, src):
 
 
 def reference(name):
-    """engine.py's plain loop of that name: for sizes too large to unroll (imported late: engine imports us)."""
-    from . import engine
-    return engine.REFERENCE[name]
+    """loops.py's plain loop of that name: for sizes too large to unroll."""
+    return getattr(loops, name)
 
 
 def transpose(a, cols):
@@ -105,7 +107,7 @@ def linear_backward(dout, x, W, n_in, n_out, needed=None):
 
 
 def matmul(a, b, n):
-    """a @ b^T for flat a (R, n) and b (S, n), as engine.matmul."""
+    """a @ b^T for flat a (R, n) and b (S, n), as loops.matmul."""
     if n > MAX_UNROLL:
         return reference("matmul")(a, b, n)
     return kernel(matmul_source, n, len(b) // n if len(b) <= MAX_LOCALS else 0)(a, b)
@@ -135,7 +137,7 @@ def matmul_source(n, S=0):
             return out
 
     The sum is one expression that CPython evaluates on local variables without leaving its interpreter
-    loop. Like engine.dot it starts from the first product, not from 0. The first line only names a0..
+    loop. Like loops.dot it starts from the first product, not from 0. The first line only names a0..
     before b's numbers: CPython numbers its local variables in the order they first appear, and reads
     one numbered above 255 with an extra instruction (EXTENDED_ARG). A row's a_j are read S times
     each, every b number once, so the a_j take the low numbers: 1.3% fewer instructions in a batch-32
@@ -271,7 +273,7 @@ def rmsnorm_forward_source(C):
                 out += [x0 * rstd, x1 * rstd]
             return out, rstds
 
-    engine.rmsnorm_forward's arithmetic on a row unpacked into locals: the squares summed left to right
+    loops.rmsnorm_forward's arithmetic on a row unpacked into locals: the squares summed left to right
     from 0, times 1/C, plus eps, to the power -0.5; then each x times that rstd.
     """
     return "rmsnorm_%d" % C, (
@@ -299,7 +301,7 @@ def rmsnorm_backward_source(C):
                 dx += [rstd * d0 - k * x0, rstd * d1 - k * x1]
             return dx
 
-    engine.rmsnorm_backward's: dx_j = rstd dy_j - k x_j with k = rstd^3 (x . dy) / C, the dot product
+    loops.rmsnorm_backward's: dx_j = rstd dy_j - k x_j with k = rstd^3 (x . dy) / C, the dot product
     summed left to right from 0.0 (which turns a -0.0 sum into 0.0, as the loop's does).
     """
     return "rmsnorm_backward_%d" % C, (
@@ -319,7 +321,7 @@ def rmsnorm_backward_source(C):
 # attention, all heads at once
 
 def attention_forward(q, k, v, C, n_head, past=0):
-    """As engine.attention_forward, but the weights are kept as atts[t][s] = (a_head0, a_head1, ..)."""
+    """As loops.attention_forward, but the weights are kept as atts[t][s] = (a_head0, a_head1, ..)."""
     hs = C // n_head
     if hs > MAX_UNROLL or C > MAX_LOCALS:
         return reference("attention_forward")(q, k, v, C, n_head, past)
@@ -373,7 +375,7 @@ def attention_forward_source(C, hs):
             return out, atts
 
     Row t of q meets each row of k in one tuple of per-head logits, and the softmax then runs for all
-    heads side by side (engine.softmax's arithmetic: max subtracted, exps summed left to right from 0,
+    heads side by side (loops.softmax's arithmetic: max subtracted, exps summed left to right from 0,
     times total**-1). The output row builds up in local variables over the positions seen. No per-head
     copies of q, k and v, no per-head calls.
     """
@@ -499,29 +501,3 @@ def attention_backward_source(C, hs):
         dq_adds=weighted_rows("e", "l", "k", C, hs, " " * 12),
         dv_adds=weighted_rows("e", "l", "d", C, hs, " " * 12),
         dk_adds=weighted_rows("e", "l", "q", C, hs, " " * 12))
-
-
-# --------------------------------------------------------------------------------------------------
-# `microgpt kernels`
-
-def show(config, names_only, say):
-    """Train one step on documents of every length and sample one, with a model of `config`, then
-    print the kernels that built: the code the default engine runs for a model of that size."""
-    import random
-
-    from .. import sample
-    from ..data import Tokenizer
-    from ..errors import MicroGPTError
-    from ..model import GPT
-    from . import engine
-    if not engine.KERNELS:
-        raise MicroGPTError("kernels are generated on CPython only; this is another interpreter")
-    model = GPT(config, random.Random(0))
-    bos = config.vocab_size - 1
-    batch = [[bos] + [t % bos for t in range(n)] + [bos] for n in range(config.block_size)]
-    engine.loss_and_grad(model, batch)
-    engine.loss_only(model, batch)
-    sample.generate(model, Tokenizer([chr(97 + i) for i in range(bos)]), random.Random(0))
-    for name, src in SOURCES.items():
-        say("# %s: %d lines" % (name, src.count("\n")) if names_only else "# %s\n%s" % (name, src))
-    say("# %d kernels" % len(SOURCES))

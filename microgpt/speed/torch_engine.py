@@ -37,6 +37,7 @@ except ImportError:  # an optional extra: the rest of the package needs nothing 
     torch = None
 
 from ..errors import MicroGPTError
+from ..ops import Ops
 
 INSTALL = ("--engine torch needs PyTorch, which is not installed: pip install 'microgpt-textbook[torch]' "
            "(or pip install torch; https://pytorch.org has CPU-only and CUDA builds)")
@@ -108,7 +109,7 @@ def matrices(flat, layout):
     return {name: flat[offset:offset + rows * cols].view(rows, cols) for name, (offset, rows, cols) in layout.items()}
 
 
-class TorchOps:
+class TorchOps(Ops):
     """The op set over tensors. Each op is one or a few PyTorch calls; autograd records the backward."""
 
     def __init__(self, weights):

@@ -21,8 +21,8 @@ from array import array
 
 from ..errors import ComputeError
 from ..model import GPT
-from ..train import ENGINES, combine, shards, train_step
-from . import evaluate
+from ..train import combine, shards, train_step
+from . import ENGINES, evaluate
 
 
 def usable_cores():

@@ -31,10 +31,12 @@ from ..model import GPT
 from ..optim import make_optimizer
 from ..scalar_engine import ScalarOps, matrices
 from ..speed import engine
-from ..train import get_lr, make_compute, train_step
+from ..train import get_lr, train_step
 from . import download
-from .cli import add_torch_arguments, number, path, workers_count
 from .cost import forward_macs  # the cost model: multiply-adds of a forward pass
+from .files import read_dataset
+from .flags import add_torch_arguments, number, path, workers_count
+from .training import make_compute
 
 # --------------------------------------------------------------------------------------------------
 # the baseline: Karpathy's Value as published, constants and all
@@ -119,7 +121,7 @@ class Run:
     def __init__(self, cfg, dataset=None):
         rng = random.Random(cfg.seed)
         if dataset is None:
-            dataset = data.Dataset(download.resolve(cfg.data, stream=sys.stderr), rng,
+            dataset = read_dataset(download.resolve(cfg.data, stream=sys.stderr), rng,
                                    cfg.val_fraction)
         self.model_config = cfg.model_config(dataset.tokenizer.vocab_size)
         self.init_state = rng.getstate()  # the weights are drawn from here, as train.py does
@@ -214,7 +216,7 @@ def large_vocabulary(say, budget, workers):
         say("%-34s %6s %9s %12s" % ("vocabulary 2,501, 1L/16E", "steps", "tokens/s", "ns/mult-add"))
         for batch in (1, 32):
             cfg = TrainConfig(data=path, batch_size=batch, workers=workers)
-            dataset = data.Dataset(path, random.Random(cfg.seed), cfg.val_fraction)
+            dataset = read_dataset(path, random.Random(cfg.seed), cfg.val_fraction)
             row(say, "batch %d" % batch, cfg, timed(cfg, budget, dataset))
 
 
@@ -279,10 +281,6 @@ def add_arguments(parser):
 def run(args, out=None):
     out = out or sys.stdout
     args.data = args.data or ""  # the names dataset
-    if getattr(args, "engine", "fast") == "torch":
-        from . import torch_bench
-        return torch_bench.run(args, out)
-
     def say(line=""):
         print(line, file=out, flush=True)
 

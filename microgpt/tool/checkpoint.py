@@ -360,7 +360,7 @@ def training_data(ck, path=None):
     if hashlib.sha256(raw).hexdigest() != ck.data.get("sha256"):
         raise MicroGPTError("%s has changed since training" % path)
     # a run trained before a held-out share of no documents was refused goes on as it began: without one
-    dataset = Dataset(path, random.Random(ck.config.seed), ck.config.val_fraction, raw=raw, need_held_out=False)
+    dataset = Dataset(raw, path, random.Random(ck.config.seed), ck.config.val_fraction, need_held_out=False)
     if dataset.tokenizer.chars != ck.vocab:
         raise MicroGPTError("the vocabulary of %s does not match the checkpoint's" % path)
     return dataset

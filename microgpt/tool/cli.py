@@ -11,14 +11,15 @@ import sys
 # (the first tenth of a second or so) ends, like any other, in one line and exit 130.
 try:
     import argparse
-    import math
     import os
     import signal
 
-    from .. import __version__, sample, train
-    from ..config import DEVICES, DTYPES, ENGINES, MIN_TEMPERATURE, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+    from .. import __version__
+    from ..config import ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
     from ..errors import MicroGPTError
-    from . import cost, report, runs
+    from . import cost, report, runs, sampling, training
+    from .console import silence, write
+    from .flags import COUNT_CAP, SEED, SIZE_CAP, add_torch_arguments, number, path, temperature, workers_count
 except KeyboardInterrupt:
     sys.stderr.write("%s: interrupted\n" % ("python -m microgpt" if sys.argv[0].endswith("__main__.py")
                                             else "microgpt"))
@@ -35,73 +36,6 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print usage and exit; we want one line and a code
         raise UsageError("%s (see %s --help)" % (message, self.prog))
-
-
-# Caps on whole numbers, so that every figure computed from them stays an ordinary float: counts (steps,
-# samples, ...) far beyond any run, sizes far beyond any machine (the cost check, cost.py, says at once
-# what a size near the cap would cost). A message names a cap only to a number beyond it.
-COUNT_CAP = 10 ** 12
-SIZE_CAP = 10 ** 9
-CAPS = (COUNT_CAP, SIZE_CAP)
-
-
-def shown(text, limit=40):
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def number(kind, low=None, high=None, low_open=False):
-    """argparse type: a finite number of `kind` within [low, high] (or (low, high] with low_open)."""
-    def bounds():
-        low_part = "%s %s" % ("above" if low_open else "at least", low)
-        if high is None or high in CAPS:
-            return low_part
-        return "between %s and %s" % (low, high) if not low_open else "%s and at most %s" % (low_part, high)
-
-    def parse(text):
-        try:
-            value = kind(text)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError("%r is not a %s" % (shown(text), "whole number" if kind is int
-                                                                  else "number"))
-        if value != value or value in (math.inf, -math.inf):
-            raise argparse.ArgumentTypeError("%s is not a finite number: must be %s" % (shown(text), bounds()))
-        if low is not None and (value <= low if low_open else value < low):
-            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (shown(text), bounds()))
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (
-                shown(text), "at most %s" % high if high in CAPS else bounds()))
-        return value
-    return parse
-
-
-# any whole number seeds random.Random; one of more than 19 digits is surely a slip
-SEED = number(int, -(10 ** 18), 10 ** 18)
-
-
-def temperature(text):
-    """argparse type: a temperature, 0 or more; one so small that 1/T overflows is 0 (config.MIN_TEMPERATURE)."""
-    value = number(float, 0)(text)
-    return 0.0 if value < MIN_TEMPERATURE else value
-
-
-def path(what):
-    """argparse type: a path that names something: not empty, no NUL (no file system allows one)."""
-    def parse(text):
-        if not text.strip():
-            raise argparse.ArgumentTypeError("the path is empty; give a %s" % what)
-        if "\0" in text:
-            raise argparse.ArgumentTypeError("%r holds a NUL character, which no %s name can" % (shown(text), what))
-        return text
-    return parse
-
-
-def workers_count(text):
-    from ..speed.workers import usable_cores
-    cores = usable_cores()
-    if text == "auto":
-        return cores
-    # more processes than cores only share the same cores, each with a copy of the model: a few are allowed
-    return number(int, 1, 4 * cores)(text)
 
 
 def add_train(sub):
@@ -187,21 +121,13 @@ def add_reporting_flags(p, d):
                    % d.num_samples)
 
 
-def add_torch_arguments(group, default=argparse.SUPPRESS):
-    """--device and --dtype, the torch engine's: train, sample and bench take them."""
-    group.add_argument("--device", choices=DEVICES, default=default,
-                       help="for --engine torch: auto (default) takes cuda, then mps, then cpu")
-    group.add_argument("--dtype", choices=DTYPES, default=default,
-                       help="for --engine torch: auto (default) is float64 on the CPU, float32 on a GPU")
-
-
 def cmd_train(args):
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
     resume, preset = getattr(args, "resume", None), getattr(args, "preset", None)
     if resume is not None:
         if hasattr(args, "out") or hasattr(args, "overwrite") or preset:
             raise UsageError("--resume DIR continues the run in DIR; --out, --overwrite and --preset are for new runs")
-        train.resume(resume, given)
+        training.resume(resume, given)
         return 0
     if preset:
         from ..speed.workers import usable_cores
@@ -212,7 +138,7 @@ def cmd_train(args):
     except MicroGPTError as e:  # flags that each make sense but not together: a usage error too
         raise UsageError(e)
     run_dir = getattr(args, "out", None) or runs.default_run_dir(cfg.data)
-    train.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False))
+    training.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False))
     return 0
 
 
@@ -246,8 +172,8 @@ def add_sample(sub):
 def cmd_sample(args):
     if args.engine != "torch" and (args.device, args.dtype) != ("auto", "auto"):
         raise UsageError("--device and --dtype are for --engine torch")
-    path = sample.checkpoint_path(args.run or runs.last_run(), args.checkpoint)
-    sample.sample_checkpoint(path, args.num_samples, args.temperature, args.top_k, args.prompt, args.seed,
+    path = sampling.checkpoint_path(args.run or runs.last_run(), args.checkpoint)
+    sampling.sample_checkpoint(path, args.num_samples, args.temperature, args.top_k, args.prompt, args.seed,
                              args.max_len, engine=args.engine, device=args.device, dtype=args.dtype)
     return 0
 
@@ -280,7 +206,15 @@ def add_bench(sub):
     p = sub.add_parser("bench", help="time both engines on the default training run",
                        description="Benchmark the fast and scalar engines on the same training run.")
     bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args):
+    if args.engine == "torch":  # the torch engine against the fast one (torch_bench.py)
+        from . import torch_bench
+        return torch_bench.run(args)
+    from . import bench
+    return bench.run(args)
 
 
 def add_kernels(sub):
@@ -298,17 +232,32 @@ def add_kernels(sub):
 
 
 def cmd_kernels(args):
-    from ..model import GPTConfig
-    from ..speed import kernels
+    import random
+
+    from ..data import Tokenizer
+    from ..model import GPT, GPTConfig
+    from ..sample import generate
+    from ..speed import engine, kernels
     config = GPTConfig(vocab_size=args.vocab_size, n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head,
                        block_size=args.block_size)
     try:
         config.validate()
     except MicroGPTError as e:
         raise UsageError(e)
-    # it trains one step on block_size documents of up to block_size tokens (kernels.show)
+    if engine.default_math() is not kernels:
+        raise MicroGPTError("kernels are generated on CPython only (and not with MICROGPT_KERNELS=0); this is "
+                            "another interpreter")
+    # one step on block_size documents of every length up to block_size, an evaluation and a sample build
+    # every kernel the default engine runs for a model of this size
     cost.check_model(config, "generating the kernels", batch_size=config.block_size)
-    kernels.show(config, args.list, print)
+    model, bos = GPT(config, random.Random(0)), config.vocab_size - 1
+    batch = [[bos] + [t % bos for t in range(n)] + [bos] for n in range(config.block_size)]
+    engine.loss_and_grad(model, batch)
+    engine.loss_only(model, batch)
+    generate(model, Tokenizer([chr(97 + i) for i in range(bos)]), random.Random(0), decoder=engine.cached_decoder)
+    for name, src in kernels.SOURCES.items():
+        print("# %s: %d lines" % (name, src.count("\n")) if args.list else "# %s\n%s" % (name, src))
+    print("# %d kernels" % len(kernels.SOURCES))
     return 0
 
 
@@ -378,18 +327,18 @@ def main(argv=None, prog=PROG):
     except MemoryError:  # an estimate in cost.py let through a run this machine could not hold after all
         return tell("%s: error: out of memory: the machine could not give this run the memory it asked for; "
                     "choose a smaller model or batch (checkpoints already saved are kept as they were)" % prog, 1)
-    except KeyboardInterrupt as e:  # runs.Interrupted says what was saved
+    except KeyboardInterrupt as e:  # console.Interrupted says what was saved
         e.prog = prog
         return tell("%s: %s" % (prog, e if str(e) else "interrupted"), 130)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0
     except BrokenPipeError:  # the reader of a command's output left (`| head`); train and sample see to it themselves
-        runs.silence(sys.stdout)
+        silence(sys.stdout)
         return 0
     except OSError as e:  # a file's error names its file and is caught where it is written: this is the output
         if e.filename is not None:
             raise
-        runs.silence(sys.stdout)
+        silence(sys.stdout)
         return tell("%s: error: cannot write the output: %s" % (prog, e.strerror or e), 1)
 
 
@@ -409,5 +358,5 @@ def tell(line, code):
     made it print what it cannot encode as escapes: see printable). A newline or a terminal's escape code
     in a file name the line quotes is shown as an escape: one line, and nothing for the terminal to obey."""
     line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
-    runs.write(sys.stderr, line + "\n")
+    write(sys.stderr, line + "\n")
     return code

@@ -9,6 +9,7 @@ import json
 import os
 import stat
 
+from ..data import Dataset, parse_docs
 from ..errors import MicroGPTError
 
 # The most a data file may hold: it is read whole into memory. 64 MiB is ~290 times the names dataset,
@@ -52,6 +53,16 @@ def read_bytes(path, kind="text file", limit=DATA_LIMIT):
     if len(raw) > limit:
         raise too_big(path, kind, None, limit)
     return raw
+
+
+def load_docs(path):
+    """The documents of the text file at `path`, in file order (data.parse_docs)."""
+    return parse_docs(read_bytes(path), path)
+
+
+def read_dataset(path, rng, val_fraction, need_held_out=True):
+    """The data.Dataset of the text file at `path`, read as read_bytes reads any file."""
+    return Dataset(read_bytes(path), path, rng, val_fraction, need_held_out)
 
 
 def refuse_special(path, mode, kind):

@@ -35,7 +35,7 @@ from ..config import TrainConfig
 from ..data import Tokenizer
 from ..errors import MicroGPTError
 from ..model import GPT, param_shapes
-from ..speed import engine
+from ..speed import engine, loops
 from . import checkpoint, svg
 from .files import read_bytes, write_atomic
 from .runs import CHECKPOINT, METRICS, read_metrics
@@ -105,7 +105,7 @@ def series(records, key):
 
 class Recording(engine.FastOps):
     """The fast engine's ops without gradients, keeping each layer's attention weights as
-    atts[t][h][s] (the plain loops of engine.REFERENCE: the kernels' numbers, in one layout everywhere)."""
+    atts[t][h][s] (the plain loops of loops.py: the kernels' numbers, in one layout everywhere)."""
 
     def __init__(self, model):
         super().__init__(model, grad=False)
@@ -113,7 +113,7 @@ class Recording(engine.FastOps):
 
     def attention(self, q, k, v, n_head):
         (_, _), = self.segments  # one document per pass
-        out, atts = engine.REFERENCE["attention_forward"](q.data, k.data, v.data, q.cols, n_head)
+        out, atts = loops.attention_forward(q.data, k.data, v.data, q.cols, n_head)
         self.atts.append(atts)
         return engine.Tensor(out, q.rows, q.cols)
 
@@ -130,7 +130,7 @@ def read(model, tokenizer, doc, decoder=None):
         logits = model.forward(ops, [tokens[:-1]])
         V, atts = logits.cols, ops.atts
         rows = [logits.data[t * V:(t + 1) * V] for t in range(logits.rows)]
-    probs = [engine.softmax(row) for row in rows]
+    probs = [loops.softmax(row) for row in rows]
     if not all(math.isfinite(p) for row in probs for p in row):
         raise ArithmeticError("the model's probabilities overflow: its weights are too large")
     return tokens, probs, atts
@@ -206,7 +206,8 @@ def draw_samples(run):
     rng = random.Random()
     rng.setstate(run.ck.rng_state)
     try:
-        return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature, decoder=run.decoder)
+        decoder = run.decoder or engine.cached_decoder
+        return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature, decoder=decoder)
                 for _ in range(min(run.cfg.num_samples or 20, MOST_SAMPLES))]
     except (ArithmeticError, ValueError):  # random.choices refuses weights that are not finite
         return None

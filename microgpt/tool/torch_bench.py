@@ -45,7 +45,7 @@ def torch_steps(run, cfg, steps):
     return losses, time.perf_counter() - wall
 
 
-def run(args, out):
+def run(args, out=None):
     def say(line=""):
         print(line, file=out, flush=True)
 

@@ -1,0 +1,82 @@
+"""The command line's argument types: numbers within bounds, paths, worker counts, and the flags that
+several commands share. The commands themselves are cli.py's; bench.py takes these too.
+"""
+
+import argparse
+import math
+
+from ..config import DEVICES, DTYPES, MIN_TEMPERATURE
+
+# Caps on whole numbers, so that every figure computed from them stays an ordinary float: counts (steps,
+# samples, ...) far beyond any run, sizes far beyond any machine (the cost check, cost.py, says at once
+# what a size near the cap would cost). A message names a cap only to a number beyond it.
+COUNT_CAP = 10 ** 12
+SIZE_CAP = 10 ** 9
+CAPS = (COUNT_CAP, SIZE_CAP)
+
+
+def shown(text, limit=40):
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def number(kind, low=None, high=None, low_open=False):
+    """argparse type: a finite number of `kind` within [low, high] (or (low, high] with low_open)."""
+    def bounds():
+        low_part = "%s %s" % ("above" if low_open else "at least", low)
+        if high is None or high in CAPS:
+            return low_part
+        return "between %s and %s" % (low, high) if not low_open else "%s and at most %s" % (low_part, high)
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError("%r is not a %s" % (shown(text), "whole number" if kind is int
+                                                                  else "number"))
+        if value != value or value in (math.inf, -math.inf):
+            raise argparse.ArgumentTypeError("%s is not a finite number: must be %s" % (shown(text), bounds()))
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (shown(text), bounds()))
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError("%s is out of range: must be %s" % (
+                shown(text), "at most %s" % high if high in CAPS else bounds()))
+        return value
+    return parse
+
+
+# any whole number seeds random.Random; one of more than 19 digits is surely a slip
+SEED = number(int, -(10 ** 18), 10 ** 18)
+
+
+def temperature(text):
+    """argparse type: a temperature, 0 or more; one so small that 1/T overflows is 0 (config.MIN_TEMPERATURE)."""
+    value = number(float, 0)(text)
+    return 0.0 if value < MIN_TEMPERATURE else value
+
+
+def path(what):
+    """argparse type: a path that names something: not empty, no NUL (no file system allows one)."""
+    def parse(text):
+        if not text.strip():
+            raise argparse.ArgumentTypeError("the path is empty; give a %s" % what)
+        if "\0" in text:
+            raise argparse.ArgumentTypeError("%r holds a NUL character, which no %s name can" % (shown(text), what))
+        return text
+    return parse
+
+
+def workers_count(text):
+    from ..speed.workers import usable_cores
+    cores = usable_cores()
+    if text == "auto":
+        return cores
+    # more processes than cores only share the same cores, each with a copy of the model: a few are allowed
+    return number(int, 1, 4 * cores)(text)
+
+
+def add_torch_arguments(group, default=argparse.SUPPRESS):
+    """--device and --dtype, the torch engine's: train, sample and bench take them."""
+    group.add_argument("--device", choices=DEVICES, default=default,
+                       help="for --engine torch: auto (default) takes cuda, then mps, then cpu")
+    group.add_argument("--dtype", choices=DTYPES, default=default,
+                       help="for --engine torch: auto (default) is float64 on the CPU, float32 on a GPU")
