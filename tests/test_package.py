@@ -2,10 +2,16 @@
 
 import ast
 import os
+import platform
+import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import lines_per_step  # noqa: E402
 
 PACKAGE = os.path.join(ROOT, "microgpt")
 # every module, as its path under the package: "train.py", "speed/engine.py", "tool/cli.py"
@@ -141,46 +147,47 @@ def test_importing_the_package_and_its_cli_loads_nothing_heavy():
     assert out.strip() == "[]"
 
 
-# what runs during one training step of the default engine, file by file: what a reader must follow
-ONE_STEP = {
-    "train.py": ["get_lr", "train_step", "loop"],
-    "model.py": ["GPTConfig.predictions", "GPT.forward", "GPT.loss"],
-    "speed/loops.py": ["dot", "matmul", "transpose", "linear_forward", "linear_backward", "rmsnorm_forward",
-                       "rmsnorm_backward", "softmax", "weighted_sum", "attention_forward", "attention_backward",
-                       "nll_forward", "nll_backward"],
-    "speed/engine.py": ["Tensor", "Weight", "add_into", "FastOps", "loss_and_grad"],
-    "optim.py": ["Adam.step"],
-}
+# The files one step goes through on the plain loops (MICROGPT_KERNELS=0): what a reader must follow, in the
+# book and speed/, and nothing of the tool.
+READER_PATH = {"train.py", "data.py", "model.py", "speed/engine.py", "speed/loops.py", "optim.py"}
+# each quotes, in the paragraph that names scripts/lines_per_step.py, what that script measures
+QUOTING = ("README.md", "README.zh-CN.md", "docs/learning-path.md", "docs/learning-path.zh-CN.md")
 
 
-def definitions(tree):
-    found = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            found[node.name] = node
-            for sub in getattr(node, "body", []):
-                if isinstance(node, ast.ClassDef) and isinstance(sub, ast.FunctionDef):
-                    found[node.name + "." + sub.name] = sub
-        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            found[node.targets[0].id] = node
-    return found
+def quoted_figures(path):
+    """The numbers, in order, of the paragraph of `path` that names scripts/lines_per_step.py (its code
+    spans left out: `MICROGPT_KERNELS=0` is no figure)."""
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        paragraphs = f.read().split("\n\n")
+    quoting = [p for p in paragraphs if "scripts/lines_per_step.py" in p]
+    assert len(quoting) == 1, "%s: %d paragraphs name scripts/lines_per_step.py, not one" % (path, len(quoting))
+    return [int(n) for n in re.findall(r"\d+", re.sub(r"`[^`]*`", "", quoting[0]))]
 
 
-def test_one_training_step_reads_in_under_300_lines_of_code():
-    total = 0
-    for name, wanted in ONE_STEP.items():
-        with open(os.path.join(PACKAGE, name), encoding="utf-8") as f:
-            lines = f.read().splitlines()
-        tree = ast.parse("\n".join(lines))
-        docstrings = set()
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
-                    isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-                docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
-        found = definitions(tree)
-        for what in wanted:
-            node = found[what]  # a KeyError here: the step's path moved, update ONE_STEP with it
-            total += sum(1 for i in range(node.lineno, node.end_lineno + 1)
-                         if i not in docstrings and lines[i - 1].strip() and not lines[i - 1].strip().startswith("#"))
-    assert 150 < total < 300, total
+def test_the_line_counts_the_docs_quote_are_those_measured_now(names_path):
+    if platform.python_implementation() != "CPython":
+        pytest.skip("the figures are CPython's: elsewhere the fast engine runs no generated kernels")
+    plain = lines_per_step.count(names_path, plain=True)
+    kernels = lines_per_step.count(names_path)
+    assert {name for name, _ in plain.files} == READER_PATH
+    assert 150 < plain.lines < 300, plain  # a step a reader can follow in one sitting
+    # the default path on CPython: the same files, plus kernels.py and code generated from it
+    assert {name for name, _ in kernels.files} == READER_PATH | {"speed/kernels.py"}
+    assert kernels.generated > 0 and kernels.calls >= kernels.kernels > 0
+    # as the docs put it: N lines in F files on the plain loops; N lines in F files plus G generated ones
+    measured = [plain.lines, len(plain.files), kernels.lines, len(kernels.files), kernels.generated]
+    for path in QUOTING:
+        assert sorted(quoted_figures(path)) == sorted(measured), \
+            "%s quotes %s, but scripts/lines_per_step.py measures %s now: run it and update the figures" % (
+                path, quoted_figures(path), measured)
+
+
+def test_the_line_count_is_by_statement():
+    # a statement counts with every line it spans, comments and blank lines left out; a compound one, its
+    # header: whichever of its lines the interpreter reports, the count is the same
+    source = "def f(x):\n    y = (x +\n\n         # why\n         1)\n    if (y >\n            2):\n        pass\n"
+    owner = lines_per_step.statement_lines(source)
+    assert owner[2] == owner[5] == {2, 5}
+    assert owner[6] == owner[7] == {6, 7}
+    assert owner[8] == {8} and owner[1] == {1}
+    assert 3 not in owner and 4 not in owner
