@@ -2,16 +2,39 @@
 
 - Lines: stdout that its reader may close (`microgpt train | head -3`) without costing the run;
 - Progress: step, loss, speed and time left on stderr, redrawn in place on a terminal;
-- StopRequest: the first Ctrl-C asks the loop to stop between two steps, so that what is saved is whole;
-- Interrupted: how a stopped run tells the command line what was saved and how to continue.
+- StopRequest: the first Ctrl-C (or SIGTERM, SIGHUP) asks the loop to stop between two steps, so that what
+  is saved is whole; like_ctrl_c: SIGTERM and SIGHUP end any other work as Ctrl-C does;
+- Interrupted: how a stopped run tells the command line what was saved and how to continue;
+- visible: text from the data (samples, a vocabulary) as a terminal should show it, never obey it.
 """
 
+import contextlib
 import errno
 import os
 import signal
 import sys
 import threading
 import time
+import unicodedata
+
+# --------------------------------------------------------------------------------------------------
+# text from the data, shown and not obeyed
+
+# What a terminal obeys rather than shows: the C0 and C1 controls (ESC begins the sequences that retitle a
+# window or clear the screen, BEL rings), the line and paragraph separators, and the bidirectional marks,
+# overrides and isolates, which reorder the rest of the line.
+OBEYED = ("Cc", "Cs", "Zl", "Zp")
+BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def visible(text):
+    """`text` with each character a terminal would obey written as its escape (ESC as \\x1b, U+202E as
+    \\u202e), as the error line does; a tab stays a tab. Text with none is returned as it is."""
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii")
+                   if c != "\t" and (c in BIDI or unicodedata.category(c) in OBEYED) else c for c in text)
+
 
 # --------------------------------------------------------------------------------------------------
 # stdout that its reader may close
@@ -126,15 +149,70 @@ def minutes(seconds):
 
 
 # --------------------------------------------------------------------------------------------------
-# Ctrl-C: stop between steps, never in the middle of one
+# Ctrl-C, and the signals that mean the same: stop between steps, never in the middle of one
+
+# What asks a run to stop: Ctrl-C (SIGINT); SIGTERM from `timeout`, `kill`, `docker stop` or a job scheduler's
+# preemption; SIGHUP when the terminal or the ssh session closes. Each is answered as Ctrl-C is, and the exit
+# code is the shell's convention for it, 128 + its number: 130, 143, 129. (Windows has no SIGHUP.)
+STOPS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def stopped_by(signum):
+    """The words for a stop by `signum`: "interrupted" for Ctrl-C, else "stopped by SIGTERM" (or SIGHUP)."""
+    return "interrupted" if signum in (None, signal.SIGINT) else "stopped by %s" % signal.Signals(signum).name
+
+
+class Signalled(KeyboardInterrupt):
+    """A stop signal ending whatever runs at once, as Ctrl-C's KeyboardInterrupt does; `signum` says which."""
+
+    def __init__(self, signum, *args):
+        super().__init__(*args)
+        self.signum = signum
+
+
+def raise_stop(signum, frame):
+    raise Signalled(signum)
+
+
+def usual(signum):
+    """Whether `signum` still has its usual meaning here: Python's KeyboardInterrupt for SIGINT, death for
+    the others (or the KeyboardInterrupt like_ctrl_c gives them). One ignored (nohup) or taken over by the
+    program around us is left alone."""
+    handler = signal.getsignal(signum)
+    return handler is raise_stop or handler is (signal.default_int_handler if signum == signal.SIGINT
+                                                else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def like_ctrl_c():
+    """While active, SIGTERM and SIGHUP do what Ctrl-C does: end what is running with a KeyboardInterrupt (a
+    Signalled), which the command turns into its one line (a training run saves first: StopRequest)."""
+    taken = []
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOPS:
+            if signum != signal.SIGINT and signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, raise_stop)
+                taken.append(signum)
+    try:
+        yield
+    finally:
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def ignore_stops():
+    """Once a command's work is done: a stop signal now would only interrupt Python's own shutdown."""
+    for signum in STOPS:
+        signal.signal(signum, signal.SIG_IGN)
+
 
 class Interrupted(KeyboardInterrupt):
-    """Training stopped on Ctrl-C; the message says what was saved, resume_dir where to continue from.
-    The CLI exits with 130."""
+    """Training (or a download) stopped by a signal; the message says what was saved, resume_dir where to
+    continue from, signum which signal: the CLI exits with 128 + signum (130 for Ctrl-C)."""
 
-    def __init__(self, message, resume_dir=None):
+    def __init__(self, message, resume_dir=None, signum=signal.SIGINT):
         super().__init__(message)
-        self.resume_dir = resume_dir
+        self.resume_dir, self.signum = resume_dir, signum
         self.prog = "microgpt"  # the CLI puts here the command the user typed (python -m microgpt, ...)
 
     def __str__(self):
@@ -143,30 +221,33 @@ class Interrupted(KeyboardInterrupt):
 
 
 class StopRequest:
-    """While active, the first Ctrl-C (SIGINT) only raises a flag that the loop reads between steps, so
-    the weights and Adam's moments are saved whole, never half updated. A second Ctrl-C interrupts at once.
+    """While active, the first stop signal (Ctrl-C, SIGTERM, SIGHUP: STOPS) only raises a flag that the loop
+    reads between steps, so the weights and Adam's moments are saved whole, never half updated. A second
+    one interrupts at once (a Signalled). `signum` is the last one received.
 
-    Signal handlers belong to the main thread; elsewhere, or if SIGINT was already taken over by the
-    program around us, Ctrl-C keeps its usual meaning.
+    Signal handlers belong to the main thread; elsewhere, or for a signal that the program around us has
+    taken over (or that is ignored, as under nohup), the signal keeps its meaning.
     """
 
     def __init__(self):
         self.requested = False
-        self.installed = False
+        self.signum = None
+        self.installed = {}  # signum -> the handler it had
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self.handle)
-            self.installed = True
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOPS:
+                if usual(signum):
+                    self.installed[signum] = signal.signal(signum, self.handle)
         return self
 
     def handle(self, signum, frame):
+        self.signum = signum
         if self.requested:
-            raise KeyboardInterrupt
+            raise Signalled(signum)
         self.requested = True
 
     def __exit__(self, *exc):
-        if self.installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            self.installed = False
+        for signum, handler in self.installed.items():
+            signal.signal(signum, handler)
+        self.installed = {}

@@ -37,6 +37,7 @@ from ..errors import MicroGPTError
 from ..model import GPT, param_shapes
 from ..speed import engine, loops
 from . import checkpoint, svg
+from .console import visible
 from .files import read_bytes, write_atomic
 from .runs import CHECKPOINT, METRICS, read_metrics
 
@@ -396,7 +397,8 @@ def loss_caption(run, smoothed, held, uniform):
 
 
 def display(name):
-    return name if name else "(empty)"
+    """A document as the page shows it: its control characters as escapes, as on the terminal."""
+    return visible(name) if name else "(empty)"
 
 
 def samples_figure(run):
@@ -626,7 +628,7 @@ def run_figure(run):
     info = ck.data
     data = [("file", cfg.data or "names.txt (downloaded)"), ("SHA-256", str(info.get("sha256", ""))[:16] + "..."),
             ("documents", info.get("num_docs", "")), ("vocabulary", "%d tokens: %s and BOS (%s)" % (
-                run.tokenizer.vocab_size, "".join(run.tokenizer.chars)[:80], BOS_LABEL))]
+                run.tokenizer.vocab_size, visible("".join(run.tokenizer.chars)[:80]), BOS_LABEL))]
     if run.dataset:
         data.append(("split", "%d training, %d held out" % (len(run.dataset.train_docs),
                                                              len(run.dataset.val_docs))))

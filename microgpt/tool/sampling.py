@@ -12,7 +12,7 @@ from ..errors import MicroGPTError
 from ..sample import generate
 from ..speed.engine import cached_decoder
 from . import checkpoint, cost
-from .console import Lines
+from .console import Lines, visible
 
 
 def checkpoint_path(run=None, checkpoint_file=None):
@@ -85,7 +85,7 @@ def print_samples(names, seen, say, marks=True):
     for i, name in enumerate(names):
         is_new = seen is not None and name not in seen
         mark = "" if seen is None or not marks else "  (new)" if is_new else "  (seen)"
-        say("sample %2d: %s%s" % (i + 1, name, mark))
+        say("sample %2d: %s%s" % (i + 1, visible(name), mark))  # the data's escape codes shown, not obeyed
         printed.append(name)
         new += is_new
         if getattr(say, "closed", False):
