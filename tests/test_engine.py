@@ -9,15 +9,18 @@ The scalar engine's shortcuts (constants and sums of products not made into node
 gradients identical to the bit to those of the textbook graph, which builds every node.
 """
 
+import math
 import random
+import sys
 
 import pytest
 
 from microgpt import scalar_engine
+from microgpt.autograd import Value
 from microgpt.model import GPT, GPTConfig
 from microgpt.optim import SGD, Adam
+from microgpt.scalar_engine import ScalarOps, matrices
 from microgpt.speed import engine, loops
-from microgpt.tool import bench
 
 
 def random_case(seed):
@@ -95,13 +98,83 @@ def test_decoder_with_kv_cache_gives_the_full_forward_logits(seed):
         assert model.forward(ops, [[token]]).data == full[t * V:(t + 1) * V]
 
 
+# --------------------------------------------------------------------------------------------------
+# the reference: Karpathy's Value as published, constants and all
+
+
+class TextbookValue(Value):
+    """microgpt's Value as published: every constant becomes a node, a sum of products is a chain of
+    + nodes (the builtin sum), and backward sorts the graph recursively."""
+    __slots__ = ()
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else TextbookValue(other)
+        return TextbookValue(self.data + other.data, (self, other), (1, 1))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else TextbookValue(other)
+        return TextbookValue(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __pow__(self, other):
+        return TextbookValue(self.data ** other, (self,), (other * self.data ** (other - 1),))
+
+    def log(self):
+        return TextbookValue(math.log(self.data), (self,), (1 / self.data,))
+
+    def exp(self):
+        return TextbookValue(math.exp(self.data), (self,), (math.exp(self.data),))
+
+    def relu(self):
+        return TextbookValue(max(0, self.data), (self,), (float(self.data > 0),))
+
+    @staticmethod
+    def dot(a, b):
+        return sum(ai * bi for ai, bi in zip(a, b))  # the way microgpt writes every such sum
+
+    def backward(self):
+        topo, visited = [], set()
+
+        def build_topo(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v._children:
+                    build_topo(child)
+                topo.append(v)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 10000))  # only for models deeper than the default
+        try:
+            build_topo(self)
+        finally:
+            sys.setrecursionlimit(limit)
+        self.grad = 1
+        for v in reversed(topo):
+            for child, local_grad in zip(v._children, v._local_grads):
+                child.grad += local_grad * v.grad
+
+
+class TextbookOps(ScalarOps):
+    """The scalar engine's ops over TextbookValues."""
+    dot = staticmethod(TextbookValue.dot)
+
+    def __init__(self, model):
+        self.leaves = [TextbookValue(p) for p in model.params]
+        self.weights = matrices(self.leaves, model.layout)
+
+
+def textbook_loss_and_grad(model, batch):
+    ops = TextbookOps(model)
+    loss = model.loss(ops, batch)
+    loss.backward()
+    return loss.data, [float(p.grad) for p in ops.leaves]
+
+
 @pytest.mark.parametrize("seed", SEEDS[:3])
 def test_scalar_gradients_are_the_textbook_graphs_to_the_bit(seed):
     # the textbook Value wraps every constant in a node and sums products with sum(); the scalar engine
     # makes neither into nodes, yet must accumulate every gradient in the very same order
     model, batch = random_case(seed)
     loss_s, grads_s = scalar_engine.loss_and_grad(model, batch)
-    loss_t, grads_t = bench.textbook_loss_and_grad(model, batch)
+    loss_t, grads_t = textbook_loss_and_grad(model, batch)
     assert loss_s == loss_t
     assert grads_s == grads_t
 

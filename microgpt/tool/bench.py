@@ -4,11 +4,12 @@ It replays the default training run (the same documents, weights and learning-ra
 `microgpt train`) and times its steps only: forward, backward and the Adam update. Reading the data,
 held-out evaluation, checkpoints and sampling are left out; they are the same for both engines.
 
-By default the fast and the scalar engine run every step (~2 s and ~20 s). "textbook" is Karpathy's
-original microgpt autograd (every constant a node, every product and sum a node, a recursive
-topological sort), rebuilt here as the baseline both engines are measured against; at ~0.1 s a step it
-runs the first 20 steps and its time for the whole run is extrapolated by tokens (its time per
-predicted token times the run's tokens), and says so. --full runs every step on every engine.
+By default the fast and the scalar engine run every step (~2 s and ~20 s). "textbook" is the one-file
+microgpt.py at the repository root, the book in one sitting, run as a user runs it (`python microgpt.py`
+in a folder holding the data as input.txt): the baseline both engines are measured against. Its first 20
+steps are timed from the lines it prints, and its time for the whole run is extrapolated by tokens (its
+time per predicted token times the run's tokens), and says so. --full runs every step on every engine.
+An installed package has no microgpt.py beside it: the textbook is then left out, and says so.
 
 Cost per predicted token, forward (C = n_embd, L = n_layer, V = vocab_size, t = position):
 12*L*C^2 multiply-adds in the linears (q, k, v, o: 4*C^2; fc1 and fc2: 2*4*C^2), V*C in lm_head, and
@@ -16,20 +17,19 @@ Cost per predicted token, forward (C = n_embd, L = n_layer, V = vocab_size, t = 
 the forward, the input gradients and the weight gradients. "ns/mult-add" divides the time by that.
 """
 
-import math
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import time
 
 from .. import data, scalar_engine
-from ..autograd import Value
 from ..config import TrainConfig
+from ..errors import MicroGPTError
 from ..model import GPT
 from ..optim import make_optimizer
-from ..scalar_engine import ScalarOps, matrices
 from ..speed import engine
 from ..train import get_lr, train_step
 from . import download
@@ -39,77 +39,51 @@ from .flags import add_torch_arguments, number, path, workers_count
 from .training import make_compute
 
 # --------------------------------------------------------------------------------------------------
-# the baseline: Karpathy's Value as published, constants and all
+# the baseline: the one-file microgpt.py at the repository root, the book in one sitting
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # beside the package
+STEP_LINE = re.compile(r"step +(\d+) / +\d+ \| loss (\d+\.\d+)")
 
 
-class TextbookValue(Value):
-    """microgpt's Value as published: every constant becomes a node, a sum of products is a chain of
-    + nodes (the builtin sum), and backward sorts the graph recursively."""
-    __slots__ = ()
+def textbook_file():
+    """The root microgpt.py beside the package (a checkout has it; an installed package does not)."""
+    path = os.path.join(ROOT, "microgpt.py")
+    return path if os.path.isfile(path) else None
 
-    def __add__(self, other):
-        other = other if isinstance(other, Value) else TextbookValue(other)
-        return TextbookValue(self.data + other.data, (self, other), (1, 1))
 
-    def __mul__(self, other):
-        other = other if isinstance(other, Value) else TextbookValue(other)
-        return TextbookValue(self.data * other.data, (self, other), (other.data, self.data))
+def time_textbook(data_path, steps, tokens):
+    """`python microgpt.py` in a fresh folder holding the data as input.txt, stopped after `steps` steps
+    (at least 2): (its printed losses, the seconds its whole run would take, extrapolated by tokens).
 
-    def __pow__(self, other):
-        return TextbookValue(self.data ** other, (self,), (other * self.data ** (other - 1),))
-
-    def log(self):
-        return TextbookValue(math.log(self.data), (self,), (1 / self.data,))
-
-    def exp(self):
-        return TextbookValue(math.exp(self.data), (self,), (math.exp(self.data),))
-
-    def relu(self):
-        return TextbookValue(max(0, self.data), (self,), (float(self.data > 0),))
-
-    @staticmethod
-    def dot(a, b):
-        return sum(ai * bi for ai, bi in zip(a, b))  # the way microgpt writes every such sum
-
-    def backward(self):
-        topo, visited = [], set()
-
-        def build_topo(v):
-            if v not in visited:
-                visited.add(v)
-                for child in v._children:
-                    build_topo(child)
-                topo.append(v)
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, 10000))  # only for models deeper than the default
+    Steps 2..steps are timed, from the line of step 1 to the line of the last: start-up (reading the data,
+    drawing the weights) is not training. `tokens` are the run's predicted tokens per step."""
+    import shutil
+    import subprocess
+    import tempfile
+    steps = max(2, min(steps, len(tokens)))
+    losses, times = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(data_path, os.path.join(tmp, "input.txt"))
+        proc = subprocess.Popen([sys.executable, textbook_file()], cwd=tmp, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, universal_newlines=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
         try:
-            build_topo(self)
+            for line in proc.stdout:
+                m = STEP_LINE.fullmatch(line.strip())
+                if m:
+                    times.append(time.perf_counter())
+                    losses.append(float(m.group(2)))
+                    if len(losses) == steps:
+                        break
         finally:
-            sys.setrecursionlimit(limit)
-        self.grad = 1
-        for v in reversed(topo):
-            for child, local_grad in zip(v._children, v._local_grads):
-                child.grad += local_grad * v.grad
+            proc.kill()
+            proc.wait()
+    if len(losses) < steps:
+        raise MicroGPTError("microgpt.py stopped after %d of the %d steps to time" % (len(losses), steps))
+    return losses, (times[-1] - times[0]) * sum(tokens) / sum(tokens[1:steps])
 
 
-class TextbookOps(ScalarOps):
-    """The scalar engine's ops over TextbookValues."""
-    dot = staticmethod(TextbookValue.dot)
-
-    def __init__(self, model):
-        self.leaves = [TextbookValue(p) for p in model.params]
-        self.weights = matrices(self.leaves, model.layout)
-
-
-def textbook_loss_and_grad(model, batch):
-    ops = TextbookOps(model)
-    loss = model.loss(ops, batch)
-    loss.backward()
-    return loss.data, [float(p.grad) for p in ops.leaves]
-
-
-ENGINES = (("fast", engine.loss_and_grad), ("scalar", scalar_engine.loss_and_grad),
-           ("textbook", textbook_loss_and_grad))
+ENGINES = (("fast", engine.loss_and_grad), ("scalar", scalar_engine.loss_and_grad))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -313,15 +287,34 @@ def run(args, out=None):
             continue
         steps = min(want[name], cfg.steps)
         losses, wall, cpu = run_.train(loss_and_grad, steps)
-        done_tokens, done_macs = sum(run_.tokens[:steps]), sum(run_.macs[:steps])
-        whole = wall * tokens / done_tokens
-        results[name] = (losses, whole)
-        say("%-9s %6d %9.2f %9.2f %9.1f %10.0f %12.1f %12.1f%s"
-            % (name, steps, wall, cpu, steps / wall, done_tokens / wall, wall / done_macs * 1e9, whole,
-               "" if steps == cfg.steps else " (extrapolated)"))
+        results[name] = (losses, wall * tokens / sum(run_.tokens[:steps]))
+        timing_row(say, name, steps, cfg.steps, wall, cpu, run_)
+    if "textbook" in want:
+        textbook(say, args, run_, min(want["textbook"], cfg.steps), results)
     say()
     compare(results, say)
     return 0
+
+
+def timing_row(say, name, steps, total, wall, cpu, run_):
+    done_tokens, done_macs = sum(run_.tokens[:steps]), sum(run_.macs[:steps])
+    say("%-9s %6d %9.2f %9s %9.1f %10.0f %12.1f %12.1f%s"
+        % (name, steps, wall, "-" if cpu is None else "%.2f" % cpu, steps / wall, done_tokens / wall,
+           wall / done_macs * 1e9, wall * sum(run_.tokens) / done_tokens, "" if steps == total else " (extrapolated)"))
+
+
+def textbook(say, args, run_, steps, results):
+    """The one-file microgpt.py's first steps, if it is here and the run is its run (the default one)."""
+    if textbook_file() is None:
+        say("textbook: no microgpt.py beside the package (a checkout of the repository has it); left out")
+        return
+    losses, whole = time_textbook(download.resolve(args.data, stream=sys.stderr), steps, run_.tokens)
+    # microgpt.py's schedule is that of 1000 steps: its losses are this run's only if this run is that long
+    results["textbook"] = (losses if run_.cfg.steps == 1000 else [], whole)
+    steps = max(2, steps)
+    # its timed steps are 2..steps: the same figures for them
+    wall = whole * sum(run_.tokens[1:steps]) / sum(run_.tokens)
+    timing_row(say, "textbook", steps - 1, run_.cfg.steps, wall, None, run_)
 
 
 def header(say):
@@ -339,23 +332,25 @@ def compare(results, say):
     if "scalar" in results and "textbook" in results:
         say("scalar engine speed-up over textbook: %.2fx" % (results["textbook"][1] / results["scalar"][1]))
 
-    # the same numbers: losses agree to the last bit where the arithmetic is the same, and else to print
+    # the same numbers: losses agree to the last bit where the arithmetic is the same, and else to print;
+    # the textbook's losses are what microgpt.py prints (4 decimals)
     fast = results["fast"][0]
     for name in ("scalar", "textbook"):
         if name not in results:
             continue
         other = results[name][0]
         n = len(other)
-        exact = sum(1 for a, b in zip(fast, other) if a == b)
+        if not n:
+            continue
         printed = sum(1 for a, b in zip(fast, other) if "%.4f" % a == "%.4f" % b)
+        if name == "textbook":
+            say("losses, fast vs textbook (microgpt.py), first %d steps: %d of %d the same as printed (%%.4f)"
+                % (n, printed, n))
+            continue
+        exact = sum(1 for a, b in zip(fast, other) if a == b)
         worst = max(abs(a - b) for a, b in zip(fast, other))
         say("losses, fast vs %s, first %d steps: %d identical to the bit, %d as printed (%%.4f), "
             "largest difference %.1e" % (name, n, exact, printed, worst))
-    if "scalar" in results and "textbook" in results:
-        a, b = results["scalar"][0], results["textbook"][0]
-        n = min(len(a), len(b))
-        same = sum(1 for x, y in zip(a, b) if x == y)
-        say("losses, scalar vs textbook, first %d steps: %d identical to the bit" % (n, same))
 
 
 def run_scaling(args, say):
@@ -372,8 +367,8 @@ def run_scaling(args, say):
 
 
 def run_whole_command(args, say):
-    """The default command as a user runs it, in a fresh process each time, against the original microgpt's
-    arithmetic (the textbook Value) on the same 1000 steps; its sampling is left out, a few ms.
+    """The default command as a user runs it, in a fresh process each time, against the one-file
+    microgpt.py's 1000 training steps (its start-up and sampling are left out, well under a second).
 
     The two alternate, one command then the textbook's first steps, three times over, and the ratio is
     the median of the three rounds' ratios: a shared core that slows down for a while then slows both
@@ -382,8 +377,10 @@ def run_whole_command(args, say):
     import tempfile
     path = download.resolve(args.data, stream=sys.stderr)
     header(say)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # beside the package
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if textbook_file() is None:
+        raise MicroGPTError("--whole-command times the one-file microgpt.py, which is not beside the package here "
+                            "(a checkout of the repository has it)")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     run_ = Run(TrainConfig(data=path, quiet=True).validate())
     steps = 1000 if args.full else 3 if args.quick else args.textbook_steps
     ours, textbook = [], []
@@ -393,13 +390,12 @@ def run_whole_command(args, say):
             subprocess.run([sys.executable, "-m", "microgpt", "--data", os.path.abspath(path), "--quiet"], cwd=tmp,
                            env=env, stdout=subprocess.DEVNULL, check=True)
             ours.append(time.perf_counter() - start)
-        _, wall, _ = run_.train(textbook_loss_and_grad, steps)
-        textbook.append(wall * sum(run_.tokens) / sum(run_.tokens[:steps]))
+        textbook.append(time_textbook(path, steps, run_.tokens)[1])
     say("the default command: %s s, median %.2f s" % (", ".join("%.2f" % t for t in ours), statistics.median(ours)))
-    say("textbook Value, 1000 steps: %s s, median %.1f s%s" % (
+    say("textbook (microgpt.py), 1000 steps: %s s, median %.1f s%s" % (
         ", ".join("%.1f" % t for t in textbook), statistics.median(textbook),
-        "" if steps == 1000 else " (each extrapolated from %d steps)" % steps))
+        "" if steps == 1000 else " (each extrapolated from %d steps)" % max(2, steps)))
     ratio = statistics.median(t / o for t, o in zip(textbook, ours))
-    say("the default command is %.0fx faster than the original microgpt's arithmetic (median of the rounds' "
-        "ratios)" % ratio)
+    say("the default command is %.1fx faster than the one-file microgpt.py's training steps (median of the "
+        "rounds' ratios)" % ratio)
     return 0
