@@ -4,8 +4,7 @@ Run `python microgpt.py` (Python 3.7+, standard library only). It trains on inpu
 document per line; without one it first downloads there the 32,033 names of karpathy/makemore (or what
 $MICROGPT_NAMES_URL points at) and checks their SHA-256. It trains a one-layer GPT for 1000 steps of one name each,
 printing the loss, then writes 20 new names: on the names list, line for line what Karpathy's microgpt (2026) and
-`python -m microgpt` print. Every number is a Python float with its own node in the graph, nothing hides in a
-tensor: hence half a minute or so for a thousand names.
+`python -m microgpt` print. Every number is a float with its own node in the graph: half a minute or so of work.
 
 Left out: batches, a held-out loss and checkpoints (the microgpt package has them), tensors, subword tokens, and
 GPT-2's LayerNorm, GeLU, biases, dropout and tied embeddings (RMSNorm, ReLU and no biases, as Karpathy's has it).
@@ -62,6 +61,8 @@ def download_names(path):
 
 
 signal.signal(signal.SIGINT, interrupted)
+if hasattr(signal, "SIGPIPE"):  # `python microgpt.py | head`: end quietly once the reader has gone, as Unix tools do
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 # --- the data and the tokenizer
 # A document is one line of input.txt; each distinct character is a token, plus BOS, which marks where a document
@@ -79,8 +80,7 @@ random.seed(42)  # one random stream: the shuffle, then the initial weights, the
 random.shuffle(docs)
 uchars = sorted(set("".join(docs)))  # the vocabulary: token i is the i-th distinct character, sorted
 BOS, vocab_size = len(uchars), len(uchars) + 1  # BOS takes the one id after the characters
-print("num docs: %d" % len(docs))
-print("vocab size: %d" % vocab_size)
+print("num docs: %d\nvocab size: %d" % (len(docs), vocab_size))
 
 
 # --- autograd

@@ -156,6 +156,16 @@ def test_a_good_download_becomes_input_txt_and_ctrl_c_is_one_line(names_path, tm
 # the book's own limits
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="POSIX pipes")
+def test_a_reader_that_goes_away_ends_the_book_quietly(names_path, tmp_path):
+    # `python microgpt.py | head -3`: the shell's pipe, closed after 3 lines; no BrokenPipeError traceback
+    process = start_book(book_folder(tmp_path, names_path))
+    lines = [process.stdout.readline() for _ in range(3)]
+    process.stdout.close()
+    code, _, err = finish(process, 120)
+    assert lines[0].startswith("num docs: ") and code == -signal.SIGPIPE and err == ""
+
+
 def book_source():
     with open(BOOK, encoding="utf-8") as f:
         return f.read()
