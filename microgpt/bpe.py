@@ -1,0 +1,174 @@
+"""Byte-level BPE: a tokenizer that learns its tokens from the text.
+
+The char tokenizer (data.py) gives each distinct character of the data a token: it cannot encode a
+character it never saw, and every token is one character, so the context of block_size tokens holds only
+block_size characters. Byte pair encoding (Sennrich et al. 2016, on bytes as in GPT-2 and minbpe) starts
+instead from the 256 possible bytes, so any text at all is a sequence of tokens, and learns longer ones:
+
+    1. write the training text as UTF-8 bytes: tokens 0..255 (a Chinese character is 3 of them, an emoji 4);
+    2. count every adjacent pair of tokens, overlapping ones too: "aaa" holds the pair (a, a) twice;
+    3. the most frequent pair (a, b) becomes a new token, 256 for the first, 257 for the next, ...; its
+       occurrences are replaced from left to right, so in "aaa" only the first two bytes merge. Ties go
+       to the smallest pair, compared as (a, b): the pair of older tokens, so the result never depends
+       on the order of a dictionary;
+    4. repeat until the vocabulary has vocab_size tokens (the 256 bytes, the merges and BOS), or until
+       no pair occurs twice (a merge then would save nothing).
+
+The list of merges, in order, is the whole tokenizer. Encoding a text applies them in that order, each
+from left to right; decoding joins the tokens' bytes. Tokens are bytes, not characters, so a sequence the
+model writes can stop inside a character: decode shows such broken bytes as U+FFFD (errors="replace")
+instead of failing, and is exact for anything encode produced. Pairs never span two documents, and BOS,
+the last token, marks where documents begin and end, as in data.Tokenizer.
+
+Recounting every pair after each merge would read the whole text once per merge (255 passes over Tiny
+Shakespeare's million bytes for a vocabulary of 512). Training here reads it once: it keeps the tokens in
+a linked list, the count of every pair, and where each pair occurs, and a merge touches only the places
+it changes: at each occurrence of (a, b), the pairs (p, a) and (b, n) around it lose one and (p, ab),
+(ab, n) gain one. Encoding uses the same list, with the places where each merge applies listed as they
+appear.
+
+Left out: GPT-2's split of the text into words before training (its regular expression is
+English-minded), and special tokens other than BOS.
+"""
+
+from .errors import MicroGPTError
+
+GAP = -1  # between two documents: a pair with it in is never counted
+GONE = -2  # a place merged into the one before it
+
+
+class BPETokenizer:
+    """Text <-> token ids: 0..255 are the bytes, 256 + i is merges[i] = (a, b), BOS is the last id."""
+
+    def __init__(self, merges):
+        self.merges = []
+        self.rank = {}  # (a, b) -> i, the place of the pair in the merge order
+        self.bytes = [bytes([b]) for b in range(256)]  # each token's bytes
+        for i, pair in enumerate(merges):
+            new = 256 + i
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                    or not all(type(t) is int and 0 <= t < new for t in pair)):
+                raise MicroGPTError("merge %d must be a pair of tokens below %d, got %.40r" % (i, new, pair))
+            pair = tuple(pair)
+            if pair in self.rank:
+                raise MicroGPTError("merge %d repeats merge %d, %r" % (i, self.rank[pair], pair))
+            self.merges.append(pair)
+            self.rank[pair] = i
+            self.bytes.append(self.bytes[pair[0]] + self.bytes[pair[1]])
+        self.bos = 256 + len(self.merges)
+        self.vocab_size = self.bos + 1
+
+    @classmethod
+    def train(cls, docs, vocab_size, progress=None):
+        """The tokenizer learnt from the strings `docs`; progress(merges done, merges asked) now and then."""
+        if vocab_size < 257:
+            raise MicroGPTError("a byte-level BPE vocabulary has at least 257 tokens (256 bytes and BOS), got %d"
+                                % vocab_size)
+        return cls(learn_merges(docs, vocab_size - 257, progress))
+
+    def encode(self, text):
+        ids = list(text.encode("utf-8"))
+        return merge_all(ids, self.merges, self.rank) if len(ids) > 1 and self.merges else ids
+
+    def decode(self, ids):
+        """The text of `ids` (BOS left out); bytes that are not whole UTF-8 characters show as U+FFFD."""
+        return b"".join(self.bytes[i] for i in ids if i != self.bos).decode("utf-8", errors="replace")
+
+    def frame(self, doc):
+        """[BOS] + doc + [BOS]: what a document looks like to the model."""
+        return [self.bos] + self.encode(doc) + [self.bos]
+
+
+# --------------------------------------------------------------------------------------------------
+# training: the merges, counted once and updated where they change
+
+def learn_merges(docs, n_merges, progress=None, every=32):
+    """Up to n_merges pairs, each the most frequent (then the smallest) after the ones before it."""
+    tokens = []
+    for doc in docs:
+        tokens += doc.encode("utf-8")
+        tokens.append(GAP)
+    n = len(tokens)
+    after = list(range(1, n + 1))  # the linked list: the next live place, n at the end
+    before = list(range(-1, n - 1))
+    counts, where = {}, {}  # pair -> how many times it occurs; pair -> places it may start at (some stale)
+    for i in range(n - 1):
+        pair = tokens[i], tokens[i + 1]
+        if pair[0] >= 0 and pair[1] >= 0:
+            counts[pair] = counts.get(pair, 0) + 1
+            where.setdefault(pair, []).append(i)
+
+    def add(pair, i, k):  # k is +1 or -1 occurrences of `pair`, at place i when +1
+        if pair[0] < 0 or pair[1] < 0:
+            return
+        c = counts.get(pair, 0) + k
+        if c:
+            counts[pair] = c
+        else:  # gone from the text: forget it, so the search for the best pair stays short
+            del counts[pair], where[pair]
+        if k > 0:
+            where.setdefault(pair, []).append(i)
+
+    merges = []
+    while len(merges) < n_merges and counts:
+        top = max(counts.values())
+        if top < 2:
+            break
+        a, b = pair = min(p for p, c in counts.items() if c == top)
+        new = 256 + len(merges)
+        merges.append(pair)
+        for i in sorted(where[pair]):  # left to right, as the rule says
+            j = after[i]
+            if tokens[i] != a or j == n or tokens[j] != b:
+                continue  # a stale place, or one an overlapping occurrence just took (the 2nd "aa" of "aaa")
+            p, k = before[i], after[j]
+            if p >= 0:
+                add((tokens[p], a), p, -1)
+                add((tokens[p], new), p, +1)
+            if k < n:
+                add((b, tokens[k]), j, -1)
+                add((new, tokens[k]), i, +1)
+            add(pair, i, -1)
+            tokens[i], tokens[j] = new, GONE
+            after[i] = k
+            if k < n:
+                before[k] = i
+        if progress and (len(merges) % every == 0 or len(merges) == n_merges):
+            progress(len(merges), n_merges)
+    return merges
+
+
+# --------------------------------------------------------------------------------------------------
+# encoding: the merges applied in order
+
+def merge_all(ids, merges, rank):
+    """`ids` with the merges applied in order, each from left to right (rank: pair -> its place in merges).
+
+    todo[r] collects the places where merge r may apply, found once at the start and then as merges make
+    new pairs. A merge only makes pairs with its new token in, which only later merges can use, so a
+    place always joins a list not yet reached."""
+    n = len(ids)
+    after = list(range(1, n + 1))
+    before = list(range(-1, n - 1))
+    todo = [[] for _ in merges]
+    for i, pair in enumerate(zip(ids, ids[1:])):
+        if pair in rank:
+            todo[rank[pair]].append(i)
+    for r, (a, b) in enumerate(merges):
+        new = 256 + r
+        for i in sorted(todo[r]):
+            j = after[i]
+            if ids[i] != a or j == n or ids[j] != b:
+                continue  # a place an overlapping occurrence just took, or one changed since
+            ids[i], ids[j] = new, GONE
+            k = after[j]
+            after[i] = k
+            if k < n:
+                before[k] = i
+                if (new, ids[k]) in rank:
+                    todo[rank[new, ids[k]]].append(i)
+            p = before[i]
+            if p >= 0 and (ids[p], new) in rank:
+                todo[rank[ids[p], new]].append(p)
+        todo[r] = None  # done: let it go
+    return [t for t in ids if t != GONE]
