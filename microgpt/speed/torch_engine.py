@@ -38,6 +38,7 @@ except ImportError:  # an optional extra: the rest of the package needs nothing 
 
 from ..errors import MicroGPTError
 from ..ops import Ops
+from . import torchrun_number
 
 INSTALL = ("--engine torch needs PyTorch, which is not installed: pip install 'microgpt-textbook[torch]' "
            "(or pip install torch; https://pytorch.org has CPU-only and CUDA builds)")
@@ -243,8 +244,12 @@ class Loss(Module):
 
 def ranks():
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) in a plain process."""
-    env = os.environ
-    return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
+    world = torchrun_number("WORLD_SIZE", 1, 1)
+    rank = torchrun_number("RANK", 0)
+    if rank >= world:
+        raise MicroGPTError("$RANK is %d, but there are $WORLD_SIZE = %d processes (ranks 0 to %d): torchrun sets "
+                            "both; unset them to train in one process" % (rank, world, world - 1))
+    return rank, world, torchrun_number("LOCAL_RANK", 0)
 
 
 class TorchCompute:

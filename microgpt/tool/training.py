@@ -19,7 +19,7 @@ from ..config import RESUMABLE
 from ..errors import ComputeError, MicroGPTError
 from ..model import GPT
 from ..optim import make_optimizer
-from ..speed import ENGINES, engine, evaluate
+from ..speed import ENGINES, engine, evaluate, torchrun_number
 from ..train import Compute, Diverged, get_lr
 from ..train import loop as train_loop
 from . import checkpoint, cost, download, report, sampling
@@ -47,10 +47,11 @@ def this_process(cfg, run_dir, out, err):
     """(run_dir, out, err) for this process, checked before anything is written. Under torchrun every
     process runs the whole loop on its share of each batch (torch_engine.py); only the first (RANK 0)
     reports and keeps the run directory."""
+    world, rank = torchrun_number("WORLD_SIZE", 1, 1), torchrun_number("RANK", 0)
     if cfg.engine == "torch":  # no torch, no such device: say so now, not after making a run directory
         from ..speed import torch_engine
         torch_engine.check(cfg)
-    world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "0")
+        rank, world, _ = torch_engine.ranks()
     if world == 1:
         return run_dir, out, err
     if cfg.engine != "torch":
@@ -59,7 +60,7 @@ def this_process(cfg, run_dir, out, err):
     if cfg.batch_size < world:
         raise MicroGPTError("--batch-size %d is less than the %d processes: each needs a document of every step"
                             % (cfg.batch_size, world))
-    if rank == "0":
+    if rank == 0:
         return run_dir, out, err
     quiet = open(os.devnull, "w")
     return None, quiet, quiet

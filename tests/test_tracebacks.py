@@ -1,0 +1,45 @@
+"""Hostile inputs that once ended in a traceback (issue 18): each must be one line on stderr and a non-zero
+exit, with nothing written that was not there before."""
+
+import os
+
+import pytest
+
+from microgpt.tool.cli import main
+
+
+def one_line(capsys, code, expected):
+    err = capsys.readouterr().err
+    assert code == expected and err.count("\n") == 1 and err.startswith("microgpt: error: "), (code, err)
+    return err
+
+
+# --------------------------------------------------------------------------------------------------
+# torchrun's environment
+
+TORCHRUN = [("WORLD_SIZE", ""), ("WORLD_SIZE", "two"), ("WORLD_SIZE", "0"), ("RANK", "x"), ("RANK", "-1"),
+            ("LOCAL_RANK", "")]
+
+
+# the fast engine reads only WORLD_SIZE (to refuse more than one process); the torch engine all three
+@pytest.mark.parametrize("engine, name, value", [("fast", n, v) for n, v in TORCHRUN if n == "WORLD_SIZE"] +
+                         [("torch", n, v) for n, v in TORCHRUN])
+def test_torchrun_variables_that_are_not_whole_numbers_are_one_line(tmp_path, tiny, monkeypatch, capsys, engine,
+                                                                    name, value):
+    if engine == "torch":
+        pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    code = main(["train", "--data", tiny, "--steps", "1", "--engine", engine, "--out", "run", "--num-samples", "0"])
+    assert "$%s is %r" % (name, value) in one_line(capsys, code, 1)
+    assert not os.path.exists("run")
+
+
+def test_a_rank_past_the_world_is_one_line(tmp_path, tiny, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "2")
+    code = main(["train", "--data", tiny, "--steps", "1", "--engine", "torch", "--batch-size", "2", "--out", "run"])
+    assert "$RANK is 2" in one_line(capsys, code, 1)
+    assert not os.path.exists("run")
