@@ -6,7 +6,9 @@ import io
 import os
 import unicodedata
 
+from microgpt.tool import download
 from microgpt.tool.cli import main
+from microgpt.tool.console import Progress
 
 # Everything a terminal obeys instead of showing, besides the newline that ends a line and a tab
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -62,3 +64,43 @@ def test_the_report_shows_them_as_escapes_too(tmp_path):
     # what is left raw sits in attributes only (data-doc), which a browser never shows as text
     shown = [part.split(">", 1)[-1] for part in text.split("<")]
     assert raw_controls("".join(shown)) == []
+
+
+class Terminal(io.StringIO):
+    """What a terminal receives; isatty says it is one, its size comes from $COLUMNS."""
+
+    def isatty(self):
+        return True
+
+
+def test_the_progress_line_fits_the_terminal_and_a_dumb_one_gets_plain_lines(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "30")
+    screen = Terminal()
+    progress = Progress(screen, 0, 1000, True)
+    progress.val_loss, progress.last = 2.5, progress.last - 1  # due for a redraw
+    progress.update(10, 3.25)
+    progress.evaluating(10, 3203, 60.0)
+    drawn = screen.getvalue().split("\r\x1b[K")
+    assert drawn[0] == "" and len(drawn) == 3 and drawn[1].startswith("step 10/1000 | loss 3.2500")
+    assert all(0 < len(line) < 30 and "\n" not in line for line in drawn[1:]), drawn
+    monkeypatch.setenv("TERM", "dumb")  # Emacs' shell: a terminal that shows escape codes as text
+    screen = Terminal()
+    progress = Progress(screen, 0, 1000, True)
+    progress.last -= Progress.PLAIN_EVERY
+    progress.update(10, 3.25)
+    progress.evaluating(10, 3203, 60.0)
+    progress.close()
+    lines = screen.getvalue().split("\n")
+    assert "\r" not in screen.getvalue() and "\x1b" not in screen.getvalue()
+    assert lines[0].startswith("step 10/1000 | loss 3.2500 |") and "ETA" in lines[0]
+    assert lines[1].startswith("step 10/1000 | evaluating on 3203 held-out docs") and lines[2:] == [""]
+
+
+def test_the_download_redraws_only_on_a_terminal_that_can(monkeypatch):
+    monkeypatch.setenv("TERM", "dumb")
+    screen = Terminal()
+    progress = download.Progress("http://127.0.0.1/names.txt", "cache/names.txt", screen)
+    progress.start(228145)
+    progress.done(228145)
+    assert screen.getvalue() == "downloading the names dataset from http://127.0.0.1/names.txt to cache/names.txt\n"

@@ -11,6 +11,7 @@
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -98,8 +99,9 @@ class Lines:
 class Progress:
     """Step, loss, held-out loss, speed and time left, on stderr.
 
-    On a terminal: one line redrawn in place (at most 10 times a second). Elsewhere (a log file, a pipe):
-    a plain line every PLAIN_EVERY seconds, so a long job shows it is alive without flooding the log.
+    On a terminal: one line redrawn in place (at most 10 times a second), cut to the terminal's width, since
+    a line that wraps can no longer be redrawn. Elsewhere (a log file, a pipe, a terminal that says it is
+    dumb): a plain line every PLAIN_EVERY seconds, so a long job shows it is alive without flooding the log.
     No colour is used, so NO_COLOR is honoured trivially.
     """
     PLAIN_EVERY = 5.0
@@ -108,7 +110,7 @@ class Progress:
     def __init__(self, stream, first, total, enabled):
         self.stream, self.first, self.total = stream, first, total
         self.enabled = enabled
-        self.live = enabled and hasattr(stream, "isatty") and stream.isatty()
+        self.live = enabled and redraws(stream)
         self.start = self.last = time.time()
         self.val_loss = None
 
@@ -133,7 +135,8 @@ class Progress:
                                                                               minutes(seconds)))
 
     def show(self, line):
-        self.write("\r\033[K" + line if self.live else line + "\n")
+        # the last column stays empty: some terminals wrap as soon as it is written
+        self.write("\r\033[K" + line[:max(columns(self.stream) - 1, 1)] if self.live else line + "\n")
 
     def write(self, text):
         if write(self.stream, text) is not None:  # stderr gone too (`2>&1 | head`): the run goes on without it
@@ -146,6 +149,29 @@ class Progress:
 
 def minutes(seconds):
     return "%dm%02ds" % (seconds // 60, seconds % 60)
+
+
+def redraws(stream):
+    """Whether `stream` is a terminal that redraws a line in place (a carriage return, then ESC [K to clear
+    it): not a file or pipe, nor a terminal that calls itself dumb (TERM=dumb: Emacs' shell, some CI logs),
+    which would show the escape code as text."""
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
+    except (AttributeError, OSError, ValueError):  # not a real file, or one closed
+        return False
+
+
+def columns(stream):
+    """The width of the terminal `stream` writes to: $COLUMNS if set, else that terminal's own (stdout
+    may be a pipe while stderr is the terminal), else shutil's answer (80 when nothing says)."""
+    if not os.environ.get("COLUMNS"):
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+            if width > 0:
+                return width
+        except (AttributeError, OSError, ValueError):
+            pass
+    return shutil.get_terminal_size().columns
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ Not part of the learning path: nothing here is about GPTs.
 import hashlib
 import http.client
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -21,6 +22,7 @@ import urllib.parse
 import urllib.request
 
 from ..errors import MicroGPTError
+from .console import Interrupted, redraws, stopped_by
 from .files import sha256_of, write_atomic
 
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
@@ -78,9 +80,11 @@ def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, 
         body = fetch(url, url + source, timeout, deadline, max_bytes, progress)
         verify(body, url + source)
         save(path, folder, body)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM or SIGHUP (console.like_ctrl_c)
         progress.end()
-        raise KeyboardInterrupt("interrupted while downloading the names dataset; nothing was kept")
+        signum = getattr(e, "signum", signal.SIGINT)
+        raise Interrupted("%s while downloading the names dataset; nothing was kept" % stopped_by(signum),
+                          signum=signum)
     except BaseException:
         progress.end()
         raise
@@ -313,7 +317,7 @@ class Progress:
 
     def __init__(self, url, path, stream=None, log=None):
         self.stream = stream
-        self.tty = stream is not None and callable(getattr(stream, "isatty", None)) and stream.isatty()
+        self.tty = stream is not None and redraws(stream)  # TERM=dumb: the first line only, as in a log
         self.total, self.drawn, self.width, self.last = None, False, 0, 0.0
         line = "downloading the names dataset from %s to %s" % (url, path)
         if stream is not None:
