@@ -8,14 +8,17 @@ store it whole, so a run can be continued and a model explained.
 import math
 from dataclasses import dataclass, fields
 
+from .data import FORMATS
 from .errors import MicroGPTError
 from .model import GPTConfig
 
 ENGINES = ("fast", "scalar", "torch")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("linear", "cosine")
+TOKENIZERS = ("char", "bpe")  # data.Tokenizer, bpe.BPETokenizer
+BPE_VOCAB_SIZE = 512  # tokenizer bpe without a vocab_size: the 256 bytes, 255 merges and BOS
 # Recipes for the names data: the best held-out loss that 2 and 10 minutes of wall time bought on a 2-core
-# machine with 2 workers (measured; see README). name -> (what it is, the settings it changes)
+# machine with 2 workers (measured; see docs/training.md). name -> (what it is, the settings it changes)
 PRESETS = {
     "names-2min": ("1 layer, 24 wide, batch 32, 1400 steps: about 2 minutes on 2 cores, held-out loss ~2.13",
                    dict(n_embd=24, batch_size=32, steps=1400, eval_every=500, save_every=500)),
@@ -37,13 +40,16 @@ RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval
 
 @dataclass
 class TrainConfig:
-    data: str = ""  # text file, one document per line; "" = the names dataset (downloaded once)
+    data: str = ""  # a UTF-8 text file, or a dataset by name (names, shakespeare); "" = names (downloaded once)
+    format: str = "auto"  # lines: each line a document; text: one stream of tokens; auto: data.choose_format
+    tokenizer: str = "char"  # char: a token per character of the data; bpe: byte-level BPE learnt from it (bpe.py)
+    vocab_size: int = 0  # bpe: tokens in all, 256 bytes + merges + BOS (0: 512); char: 0, the data's characters decide
     n_layer: int = 1  # model size: see model.GPTConfig
     n_embd: int = 16
     n_head: int = 4
     block_size: int = 16
     steps: int = 1000  # optimizer steps in the whole run: the length of the learning-rate schedule
-    batch_size: int = 1  # documents per step; the loss is the mean over all their predicted tokens
+    batch_size: int = 1  # documents (text: windows) per step; the loss is the mean over all their predicted tokens
     lr: float = 0.01  # peak learning rate, decayed to 0
     schedule: str = "linear"  # the decay: linear (the reference's) or cosine
     warmup: int = 0  # steps of linear warmup to the peak lr before the decay
@@ -51,7 +57,7 @@ class TrainConfig:
     beta1: float = 0.85  # Adam's decay rates for the gradient mean and its square
     beta2: float = 0.99
     eps: float = 1e-8
-    val_fraction: float = 0.1  # share of documents held out (taken from the end of the shuffled list)
+    val_fraction: float = 0.1  # share held out: of the documents (the end of the shuffled list), or of the text
     seed: int = 42  # seeds the one random stream: shuffle, weights, sampling
     engine: str = "fast"  # fast or scalar: same numbers, the scalar one ~5x slower; torch: PyTorch (optional)
     device: str = "auto"  # the torch engine's device: auto, cpu, cuda or mps
@@ -59,16 +65,24 @@ class TrainConfig:
     workers: int = 1  # processes that compute each step together; any number gives the same numbers
     log_every: int = 1  # print the loss every this many steps (and at the last)
     eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
-    eval_docs: int = 300  # held-out documents used by those evaluations (0 = all); the final one uses all
+    eval_docs: int = 300  # held-out documents (text: windows) for those evaluations (0 = all); the final one uses all
     save_every: int = 100  # checkpoint every this many steps (0 = only at the end and on Ctrl-C)
     temperature: float = 0.5  # sampling after training: <1 sharper, >1 more random, 0 = always the likeliest
-    num_samples: int = 20  # names to print after training
+    num_samples: int = 20  # samples to print after training
     quiet: bool = False  # no progress line on stderr
 
     def validate(self):
         def need(ok, message):
             if not ok:
                 raise MicroGPTError(message)
+        need(self.format in FORMATS, "format must be one of %s" % ", ".join(FORMATS))
+        need(self.tokenizer in TOKENIZERS, "tokenizer must be one of %s" % ", ".join(TOKENIZERS))
+        if self.tokenizer == "bpe" and self.vocab_size == 0:
+            self.vocab_size = BPE_VOCAB_SIZE
+        need(self.tokenizer == "bpe" or self.vocab_size == 0, "vocab_size is for tokenizer bpe; the char tokenizer's "
+             "vocabulary is the data's characters")
+        need(self.tokenizer == "char" or self.vocab_size >= 257, "vocab_size must be at least 257 with tokenizer bpe "
+             "(the 256 bytes and BOS), got %d" % self.vocab_size)
         need(self.steps >= 1, "steps must be at least 1, got %d" % self.steps)
         need(self.batch_size >= 1, "batch_size must be at least 1, got %d" % self.batch_size)
         need(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive number, got %r" % self.lr)

@@ -1,5 +1,5 @@
-"""Make docs/report.png, the README's picture of a report: train the default run on the names dataset in
-a temporary folder, write its report, and photograph it with headless Chromium.
+"""Make docs/report.png, the picture of a report in docs/usage.md: train the default run on the names dataset
+in a temporary folder, write its report, and photograph it with headless Chromium.
 
     python scripts/screenshot_report.py [--data FILE] [--out docs/report.png] [--scale 0.7]
 

@@ -1,4 +1,4 @@
-"""Every user-facing failure, as a user would meet it: one clear line on stderr, the exit code README
+"""Every user-facing failure, as a user would meet it: one clear line on stderr, the exit code docs/errors.md
 promises (2 for a bad flag or an impossible combination of flags, 1 for other problems the user can fix,
 130 for Ctrl-C), no traceback, and nothing the user already had lost or damaged."""
 
@@ -193,7 +193,7 @@ def test_a_fifo_in_a_run_directory_blocks_nothing(tiny, capsys):
 def test_bad_prompts(tiny, capsys):
     trained(tiny)
     line = fails(capsys, ["sample", "--run", "run", "--prompt", "maX"])
-    assert "the prompt character 'X' (U+0058) is not in the model's vocabulary" in line
+    assert "the prompt has 1 character not in the model's vocabulary: 'X' (U+0058); its 26 characters are abc" in line
     assert "has 16 characters but the model's context is 16 tokens" in fails(
         capsys, ["sample", "--run", "run", "--prompt", "a" * 16])
     assert "max_len must be more than the prompt's 2 characters" in fails(
@@ -328,7 +328,7 @@ def test_a_model_whose_checkpoint_could_not_be_read_back_is_refused_first(tiny, 
     ck = checkpoint.load(os.path.join("run", "checkpoint.json"))
     estimate = cost.num_params(ck.model) * 3 * cost.CHECKPOINT_BYTES_PER_FLOAT
     assert os.path.getsize(os.path.join("run", "checkpoint.json")) < estimate
-    assert cost.num_params(GPTConfig(vocab_size=27, n_embd=512)) * 72 < checkpoint.SIZE_LIMIT  # the README's run
+    assert cost.num_params(GPTConfig(vocab_size=27, n_embd=512)) * 72 < checkpoint.SIZE_LIMIT  # docs/errors.md's run
 
 
 def test_a_name_with_a_newline_or_an_escape_code_stays_one_line(tiny, capsys, monkeypatch):

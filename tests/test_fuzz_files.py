@@ -3,7 +3,7 @@ types changed, numbers at the edge of floating point, truncation, flipped bytes,
 lone surrogates) and handed to `sample --checkpoint`, `train --resume` and `train --data`.
 
 Whatever the mutation, the command either works (exit 0: the mutation left a valid file) or fails as
-README promises: exit 1 or 2, exactly one line on stderr, `microgpt: error: ...`, no traceback, the
+docs/errors.md promises: exit 1 or 2, exactly one line on stderr, `microgpt: error: ...`, no traceback, the
 user's file byte for byte as it was, and all of it within a time bound (a watchdog turns a hang into a
 failure). The commands run in-process for speed; a FIFO and /dev/zero, which would hang or never end if
 they were read, get a real process each.
