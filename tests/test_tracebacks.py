@@ -43,3 +43,15 @@ def test_a_rank_past_the_world_is_one_line(tmp_path, tiny, monkeypatch, capsys):
     code = main(["train", "--data", tiny, "--steps", "1", "--engine", "torch", "--batch-size", "2", "--out", "run"])
     assert "$RANK is 2" in one_line(capsys, code, 1)
     assert not os.path.exists("run")
+
+
+# --------------------------------------------------------------------------------------------------
+# the download's address
+
+@pytest.mark.parametrize("port", ["99999999999999999999999", "9223372036854775808", "70000", "-1", "x"])
+def test_a_port_that_is_not_a_port_is_one_line(tmp_path, monkeypatch, capsys, port):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MICROGPT_NAMES_URL", "http://127.0.0.1:%s/names.txt" % port)
+    code = main(["train", "--steps", "1", "--out", "run"])
+    assert "its port is not a whole number from 0 to 65535" in one_line(capsys, code, 1)
+    assert not os.path.exists("run") and not os.listdir(os.environ["MICROGPT_CACHE_DIR"])

@@ -69,12 +69,19 @@ def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, 
     if is_cached(path):
         return path
     try:
-        scheme = urllib.parse.urlsplit(url).scheme
+        parts = urllib.parse.urlsplit(url)
     except ValueError:  # "http://[": not even a URL
-        scheme = None
-    if scheme not in ("http", "https") or not url.isprintable():
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not url.isprintable():
         raise MicroGPTError("cannot download the names dataset from %r%s: not an http:// or https:// address; %s"
                             % (url, source, HINT))
+    try:  # .port is checked here: http.client would hand getaddrinfo a port past 2**63, an OverflowError
+        port_ok = parts.port is None or 0 <= parts.port <= 65535
+    except ValueError:
+        port_ok = False
+    if not port_ok:
+        raise MicroGPTError("cannot download the names dataset from %r%s: its port is not a whole number from 0 to "
+                            "65535; %s" % (url, source, HINT))
     progress = Progress(url, path, stream, log)
     try:
         body = fetch(url, url + source, timeout, deadline, max_bytes, progress)
@@ -135,7 +142,7 @@ def fetch(url, where, timeout, deadline, max_bytes, progress):
         if watch.expired:  # the deadline shut the socket, and what that did to the read is beside the point
             raise failure(where, watch.message())
         raise
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError, OverflowError) as e:
         raise failure(where, watch.message() if watch.expired else reason(e, timeout))
 
 
