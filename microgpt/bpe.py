@@ -31,6 +31,8 @@ Left out: GPT-2's split of the text into words before training (its regular expr
 English-minded), and special tokens other than BOS.
 """
 
+import heapq
+
 from .errors import MicroGPTError
 
 GAP = -1  # between two documents: a pair with it in is never counted
@@ -145,18 +147,29 @@ def merge_all(ids, merges, rank):
     """`ids` with the merges applied in order, each from left to right (rank: pair -> its place in merges).
 
     todo[r] collects the places where merge r may apply, found once at the start and then as merges make
-    new pairs. A merge only makes pairs with its new token in, which only later merges can use, so a
-    place always joins a list not yet reached."""
+    new pairs; `due` is a heap of the r that have places, so a short text does not visit every merge. A
+    merge only makes pairs with its new token in, which only later merges can use, so the places found
+    always belong to a merge not yet reached."""
     n = len(ids)
     after = list(range(1, n + 1))
     before = list(range(-1, n - 1))
-    todo = [[] for _ in merges]
-    for i, pair in enumerate(zip(ids, ids[1:])):
-        if pair in rank:
-            todo[rank[pair]].append(i)
-    for r, (a, b) in enumerate(merges):
+    todo, due = {}, []
+
+    def note(pair, i):
+        r = rank.get(pair)
+        if r is not None:
+            if r not in todo:
+                todo[r] = []
+                heapq.heappush(due, r)
+            todo[r].append(i)
+
+    for i in range(n - 1):
+        note((ids[i], ids[i + 1]), i)
+    while due:
+        r = heapq.heappop(due)
+        a, b = merges[r]
         new = 256 + r
-        for i in sorted(todo[r]):
+        for i in sorted(todo.pop(r)):
             j = after[i]
             if ids[i] != a or j == n or ids[j] != b:
                 continue  # a place an overlapping occurrence just took, or one changed since
@@ -165,10 +178,7 @@ def merge_all(ids, merges, rank):
             after[i] = k
             if k < n:
                 before[k] = i
-                if (new, ids[k]) in rank:
-                    todo[rank[new, ids[k]]].append(i)
-            p = before[i]
-            if p >= 0 and (ids[p], new) in rank:
-                todo[rank[ids[p], new]].append(p)
-        todo[r] = None  # done: let it go
+                note((new, ids[k]), i)
+            if before[i] >= 0:
+                note((ids[before[i]], new), before[i])
     return [t for t in ids if t != GONE]
