@@ -10,9 +10,6 @@ import sys
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import lines_per_step  # noqa: E402
-
 PACKAGE = os.path.join(ROOT, "microgpt")
 # every module, as its path under the package: "train.py", "speed/engine.py", "tool/cli.py"
 MODULES = sorted(os.path.relpath(os.path.join(folder, f), PACKAGE).replace(os.sep, "/")
@@ -154,6 +151,15 @@ READER_PATH = {"train.py", "data.py", "model.py", "speed/engine.py", "speed/loop
 QUOTING = ("README.md", "README.zh-CN.md", "docs/learning-path.md", "docs/learning-path.zh-CN.md")
 
 
+def script():
+    """scripts/lines_per_step.py as a module, imported only by the tests that use it: it imports the tool,
+    and the layer checks above must run even when the tool does not import."""
+    if os.path.join(ROOT, "scripts") not in sys.path:
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import lines_per_step
+    return lines_per_step
+
+
 def quoted_figures(path):
     """The numbers, in order, of the paragraph of `path` that names scripts/lines_per_step.py (its code
     spans left out: `MICROGPT_KERNELS=0` is no figure)."""
@@ -167,8 +173,8 @@ def quoted_figures(path):
 def test_the_line_counts_the_docs_quote_are_those_measured_now(names_path):
     if platform.python_implementation() != "CPython":
         pytest.skip("the figures are CPython's: elsewhere the fast engine runs no generated kernels")
-    plain = lines_per_step.count(names_path, plain=True)
-    kernels = lines_per_step.count(names_path)
+    plain = script().count(names_path, plain=True)
+    kernels = script().count(names_path)
     assert {name for name, _ in plain.files} == READER_PATH
     assert 150 < plain.lines < 300, plain  # a step a reader can follow in one sitting
     # the default path on CPython: the same files, plus kernels.py and code generated from it
@@ -186,7 +192,7 @@ def test_the_line_count_is_by_statement():
     # a statement counts with every line it spans, comments and blank lines left out; a compound one, its
     # header: whichever of its lines the interpreter reports, the count is the same
     source = "def f(x):\n    y = (x +\n\n         # why\n         1)\n    if (y >\n            2):\n        pass\n"
-    owner = lines_per_step.statement_lines(source)
+    owner = script().statement_lines(source)
     assert owner[2] == owner[5] == {2, 5}
     assert owner[6] == owner[7] == {6, 7}
     assert owner[8] == {8} and owner[1] == {1}
