@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from microgpt.tool import svg
 from microgpt.tool.cli import main
 
 
@@ -55,3 +56,22 @@ def test_a_port_that_is_not_a_port_is_one_line(tmp_path, monkeypatch, capsys, po
     code = main(["train", "--steps", "1", "--out", "run"])
     assert "its port is not a whole number from 0 to 65535" in one_line(capsys, code, 1)
     assert not os.path.exists("run") and not os.listdir(os.environ["MICROGPT_CACHE_DIR"])
+
+
+# --------------------------------------------------------------------------------------------------
+# numbers at the edge of floats
+
+def test_the_report_of_a_run_with_the_smallest_learning_rate(tmp_path, tiny, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", tiny, "--steps", "3", "--lr", "5e-324", "--out", "run", "--quiet",
+                 "--num-samples", "0"]) == 0
+    assert "warning" not in capsys.readouterr().err  # the page written at the end of training too
+    assert main(["report", "run"]) == 0
+    with open(os.path.join("run", "report.html"), encoding="utf-8") as f:
+        assert 'data-name="lr"' in f.read()
+
+
+@pytest.mark.parametrize("hi", [5e-324, 1e-320, 2.3e-308, 1e-300])
+def test_axis_ticks_of_a_range_near_the_smallest_float(hi):
+    values, decimals = svg.ticks(0.0, hi)
+    assert values and all(0.0 <= v <= hi for v in values) and decimals >= 0

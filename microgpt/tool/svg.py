@@ -8,6 +8,7 @@ script for reading values under the pointer).
 """
 
 import math
+import sys
 from html import escape
 
 
@@ -79,6 +80,8 @@ def ticks(lo, hi, most=6):
     if not hi > lo:
         return [lo], 2
     raw = (hi - lo) / max(most - 1, 1)
+    if not raw >= sys.float_info.min:  # a range so narrow (an lr of 5e-324) that a step's power of ten underflows
+        return [lo], 2
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.ceil(lo / step - 1e-9)
