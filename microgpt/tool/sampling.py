@@ -7,9 +7,8 @@ import math
 import os
 import random
 
-from .. import data
+from .. import data, sample
 from ..errors import MicroGPTError
-from ..sample import generate
 from ..speed.engine import cached_decoder
 from . import checkpoint, cost
 from .console import Lines, visible
@@ -38,10 +37,11 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
     model, _, rng = checkpoint.restore(ck)
     tokenizer = data.Tokenizer(ck.vocab)
     block_size = ck.model.block_size
-    for ch in prompt:
-        if ch not in tokenizer.index:
-            raise MicroGPTError("the prompt character %r (U+%04X) is not in the model's vocabulary: %s"
-                                % (ch, ord(ch), "".join(tokenizer.chars)))
+    missing = [ch for ch in dict.fromkeys(prompt) if ch not in tokenizer.index]
+    if missing:  # a few of each, never the whole of a vocabulary of thousands, so the error stays one line
+        raise MicroGPTError("the prompt has %d character%s not in the model's vocabulary: %s; %s"
+                            % (len(missing), "s" * (len(missing) != 1), data.listing(missing),
+                               vocabulary(tokenizer.chars)))
     if len(prompt) >= block_size:
         raise MicroGPTError("the prompt has %d characters but the model's context is %d tokens: BOS and at most "
                             "%d characters" % (len(prompt), block_size, block_size - 1))
@@ -68,13 +68,21 @@ def sample_checkpoint(path, num_samples=20, temperature=0.5, top_k=0, prompt="",
         seen, why_unknown = set(checkpoint.training_data(ck).train_docs), None
     except MicroGPTError as e:
         seen, why_unknown = None, str(e)
-    drawn = (generate(model, tokenizer, rng, temperature, prompt, max_len, top_k, decoder) for _ in range(num_samples))
+    drawn = (sample.generate(model, tokenizer, rng, temperature, prompt, max_len, top_k, decoder)
+             for _ in range(num_samples))
     names = print_samples(drawn, seen, say)
     if seen is None:
         say("new or seen: unknown, %s" % why_unknown)
     if say.failed is not None:  # not a reader that left (`| head`) but output lost (a full disk): an error
         raise MicroGPTError("cannot write the samples: %s" % (getattr(say.failed, "strerror", None) or say.failed))
     return names
+
+
+def vocabulary(chars, most=40):
+    """The vocabulary in a message: all of a small one, the start of a large one."""
+    if len(chars) <= most:
+        return "its %d characters are %s" % (len(chars), "".join(chars))
+    return "its %d characters begin %s..." % (len(chars), "".join(chars[:most]))
 
 
 def print_samples(names, seen, say, marks=True):
