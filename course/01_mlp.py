@@ -1,0 +1,281 @@
+# %% [markdown]
+# # Stage 01: a neural network, and its gradient worked out by hand
+#
+# Stage 00 looked one character back and kept a table of counts. Here a small neural network looks three
+# characters back (makemore's MLP, after Bengio et al. 2003): each character becomes a vector of numbers
+# (an embedding), the three vectors go through a layer of tanh units, and a last layer gives one score
+# (logit) per possible next character. Nothing is counted: the weights are learned by gradient descent,
+# and the gradient is written out by hand, one line of calculus per line of the forward pass. Before
+# training, that gradient is checked against central finite differences.
+#
+# Run it: `python 01_mlp.py` (or `--data FILE`, `--steps N`). It ends with the loss on held-out names.
+
+# %%
+import argparse
+import hashlib
+import math
+import operator
+import os
+import random
+import sys
+import urllib.request
+
+parser = argparse.ArgumentParser(description="Course stage 01: an MLP, its gradient by hand.")
+parser.add_argument("--data", default="input.txt", help="text file, one document per line (default: the names)")
+parser.add_argument("--steps", type=int, default=1500, help="training steps, one batch of documents each")
+args = parser.parse_args([] if "ipykernel" in sys.modules else None)  # a notebook runs with the defaults
+
+# %% [markdown]
+# ## The data, the tokens, the held-out names (as in stage 00)
+
+# %%
+NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
+NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+
+
+def read_docs(path):
+    """The stripped, non-empty lines of `path`. An absent input.txt is first downloaded: the names."""
+    if path == "input.txt" and not os.path.exists(path):
+        url = os.environ.get("MICROGPT_NAMES_URL") or NAMES_URL
+        try:
+            raw = urllib.request.urlopen(url, timeout=60).read()
+        except Exception as e:
+            sys.exit(f"error: no input.txt here, and the names could not be downloaded from {url} ({e}); "
+                     "save them as input.txt in this folder or pass --data FILE")
+        if hashlib.sha256(raw).hexdigest() != NAMES_SHA256:
+            sys.exit(f"error: what {url} sent is not the names list (its SHA-256 differs)")
+        with open(path + ".part", "wb") as f:
+            f.write(raw)
+        os.replace(path + ".part", path)
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # a line ends at LF, CRLF or CR
+            return [line.strip() for line in f.read().split("\n") if line.strip()]
+    except (OSError, UnicodeError) as e:
+        sys.exit(f"error: cannot read {path}: {e}")
+
+
+docs = read_docs(args.data)
+random.seed(42)  # one random stream, as python -m microgpt's: the shuffle, then the weights, then the samples
+random.shuffle(docs)
+n_val = int(len(docs) * 0.1)  # the held-out documents: the last 10% of the shuffled list
+if n_val == 0:
+    sys.exit(f"error: {args.data} has {len(docs)} documents; holding out 10% takes at least 10")
+train_docs, val_docs = docs[:-n_val], docs[-n_val:]
+chars = sorted(set("".join(docs)))  # the tokenizer: token i is chars[i], and BOS is the last token
+BOS, vocab_size = len(chars), len(chars) + 1
+stoi = {ch: i for i, ch in enumerate(chars)}
+BLOCK = 16  # the package's context: a document counts for at most its first 16 predictions
+
+
+def frame(doc):
+    return ([BOS] + [stoi[ch] for ch in doc] + [BOS])[:BLOCK + 1]
+
+
+print(f"num docs: {len(docs)}")
+print(f"vocab size: {vocab_size}")
+
+# %% [markdown]
+# ## The examples: three characters in, the next one out
+#
+# Every prediction of a document becomes one example: the three tokens before it (BOS where the name has
+# not started yet) and the token to predict. "emma" gives `... BOS -> e`, `. . e -> m`, `. e m -> m`,
+# `e m m -> a`, `m m a -> BOS`.
+
+# %%
+CONTEXT = 3  # tokens the model sees
+
+
+def examples(doc):
+    tokens = frame(doc)
+    padded = [BOS] * (CONTEXT - 1) + tokens
+    return [(padded[t:t + CONTEXT], tokens[t + 1]) for t in range(len(tokens) - 1)]
+
+
+# %% [markdown]
+# ## The model
+#
+# With `E` numbers per embedding and `H` hidden units, for the context tokens c1 c2 c3:
+#
+#     x      = wte[c1] ++ wte[c2] ++ wte[c3]          (3E,)   the embeddings side by side
+#     h      = tanh(fc @ x)                           (H,)
+#     logits = lm_head @ h                            (V,)
+#     loss   = -log softmax(logits)[target]
+#
+# A matrix is a list of rows: `w[o]` holds the weights that feed output `o`, so `(w @ x)[o] = sum_i w[o][i] x[i]`.
+# No biases, as in the GPT of the later stages. `tanh`, `dot` and `linear` are named here so that stage 02
+# can run this very function on its autograd numbers.
+
+# %%
+N_EMBD = 10  # numbers per character
+N_HIDDEN = 64  # tanh units
+BATCH = 4  # documents per training step
+LR = 0.5  # the learning rate of plain gradient descent, decayed linearly to 0
+
+
+def matrix(n_out, n_in, std):
+    return [[random.gauss(0, std) for _ in range(n_in)] for _ in range(n_out)]
+
+
+w = {"wte": matrix(vocab_size, N_EMBD, 1.0),
+     "fc": matrix(N_HIDDEN, CONTEXT * N_EMBD, (CONTEXT * N_EMBD) ** -0.5),  # keeps fc @ x about unit size
+     "lm_head": matrix(vocab_size, N_HIDDEN, 0.01)}  # small: every token starts about equally likely
+print(f"num params: {sum(len(m) * len(m[0]) for m in w.values())}")
+tanh = math.tanh
+
+
+def dot(a, b):
+    return sum(map(operator.mul, a, b))  # a[0] * b[0] + a[1] * b[1] + ...
+
+
+def linear(x, w):
+    return [dot(w_o, x) for w_o in w]  # (n_in,) -> (n_out,)
+
+
+def softmax(logits):
+    m = max(logits)  # subtracting the max changes nothing, but keeps exp() from overflowing
+    exps = [math.exp(logit - m) for logit in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def forward(w, context):
+    x = [xi for token in context for xi in w["wte"][token]]
+    h = [tanh(a) for a in linear(x, w["fc"])]
+    logits = linear(h, w["lm_head"])
+    return x, h, logits
+
+
+# %% [markdown]
+# ## The gradient, by hand
+#
+# Backward goes through the forward pass in reverse, each line the chain rule for one line of forward:
+#
+# - loss = -log p_target with p = softmax(logits): `d loss / d logit_i = p_i - [i == target]`
+#   (the probability the model gave, minus 1 for the right answer);
+# - out = w @ x: `d out_o / d w[o][i] = x_i` and `d out_o / d x_i = w[o][i]`, so
+#   `dw[o][i] = dout_o * x_i` and `dx_i = sum_o w[o][i] * dout_o` (`linear_backward`);
+# - h = tanh(a): `d h / d a = 1 - tanh(a)^2 = 1 - h^2`;
+# - x is the three embeddings side by side, so each embedding row gets its slice of dx back.
+#
+# The loss of a batch is the mean over its examples, so each example's gradient is divided by their number;
+# a weight used by several examples adds up the gradient from each.
+
+# %%
+def linear_backward(x, w, dout, dw):
+    """For out = linear(x, w), given d loss / d out: add d loss / d w into dw and return d loss / d x."""
+    dx = [0.0] * len(x)
+    for o, (w_o, d) in enumerate(zip(w, dout)):
+        dw[o] = [g + d * xi for g, xi in zip(dw[o], x)]
+        dx = [g + d * wi for g, wi in zip(dx, w_o)]
+    return dx
+
+
+def loss_and_grads(w, batch):
+    """The mean loss over the (context, target) examples of `batch`, and its gradient for every weight."""
+    grads = {name: [[0.0] * len(m[0]) for _ in m] for name, m in w.items()}
+    loss = 0.0
+    for context, target in batch:
+        x, h, logits = forward(w, context)
+        probs = softmax(logits)
+        loss += -math.log(probs[target]) / len(batch)
+        dlogits = [(p - (i == target)) / len(batch) for i, p in enumerate(probs)]
+        dh = linear_backward(h, w["lm_head"], dlogits, grads["lm_head"])
+        da = [d * (1 - hi * hi) for d, hi in zip(dh, h)]
+        dx = linear_backward(x, w["fc"], da, grads["fc"])
+        for c, token in enumerate(context):
+            grads["wte"][token] = [g + d for g, d in zip(grads["wte"][token], dx[c * N_EMBD:(c + 1) * N_EMBD])]
+    return loss, grads
+
+
+# %% [markdown]
+# ## Check the gradient before trusting it
+#
+# A derivative is a slope: `(loss(w + h) - loss(w - h)) / 2h` approximates d loss / d w with an error
+# of order h^2. For a few weights of every matrix, on the first training batch, the hand-written gradient
+# must agree with it. A mistake in backward shows up here as a large relative error, and training stops.
+
+# %%
+def check_gradients(w, batch, per_matrix=8, h=1e-5, tolerance=1e-5):
+    _, grads = loss_and_grads(w, batch)
+    pick = random.Random(1)  # its own random numbers: the model's stream stays as it was
+    used = sorted({token for context, _ in batch for token in context})  # other embedding rows get no gradient
+    print(f"gradient check: the hand-written gradient against central differences (h={h}), "
+          f"{per_matrix} weights of each matrix")
+    ok = True
+    for name, m in w.items():
+        worst = 0.0
+        for _ in range(per_matrix):
+            o = pick.choice(used) if name == "wte" else pick.randrange(len(m))
+            i = pick.randrange(len(m[o]))
+            saved = m[o][i]
+            m[o][i] = saved + h
+            plus = loss_and_grads(w, batch)[0]
+            m[o][i] = saved - h
+            minus = loss_and_grads(w, batch)[0]
+            m[o][i] = saved
+            numeric, analytic = (plus - minus) / (2 * h), grads[name][o][i]
+            worst = max(worst, abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-8))
+        print(f"  {name:8s} largest relative error {worst:.1e}")
+        ok = ok and worst < tolerance
+    if not ok:
+        sys.exit(f"gradient check FAILED (an error above {tolerance}): fix the backward pass before training")
+    print(f"gradient check ok: every relative error below {tolerance}")
+
+
+def batch_at(step):
+    """The examples of the documents of training step `step`: the next BATCH documents, in order."""
+    return [ex for b in range(BATCH) for ex in examples(train_docs[(step * BATCH + b) % len(train_docs)])]
+
+
+check_gradients(w, batch_at(0))
+
+# %% [markdown]
+# ## Training: plain gradient descent
+#
+# Each step: the loss and its gradient on the next batch, then every weight moves a little against its
+# gradient, `w -= lr * dw`, with the learning rate falling linearly to 0 over the run.
+
+# %%
+steps = args.steps
+print_every = max(1, steps // 20)
+recent = []
+for step in range(steps):
+    loss, grads = loss_and_grads(w, batch_at(step))
+    lr = LR * (1 - step / steps)
+    for name, m in w.items():
+        for o, g_o in enumerate(grads[name]):
+            m[o] = [p - lr * g for p, g in zip(m[o], g_o)]
+    recent.append(loss)
+    if (step + 1) % print_every == 0 or step + 1 == steps:
+        print(f"step {step + 1:5d} / {steps} | loss {sum(recent) / len(recent):.4f} (mean of the last {len(recent)})")
+        recent = []
+
+# %% [markdown]
+# ## The held-out loss and samples
+#
+# The same loss as stage 00's, on the same held-out predictions. To sample, the logits are divided by a
+# temperature (0.5: sharper than the model's own distribution, for likelier names), then softmaxed.
+
+# %%
+def loss_on(docs):
+    total, n = 0.0, 0
+    for doc in docs:
+        for context, target in examples(doc):
+            total -= math.log(softmax(forward(w, context)[2])[target])
+            n += 1
+    return total / n
+
+
+print("--- inference (new, hallucinated names) ---")
+TEMPERATURE = 0.5
+for i in range(20):
+    context, name = [BOS] * CONTEXT, []
+    for _ in range(BLOCK):
+        logits = forward(w, context)[2]
+        token = random.choices(range(vocab_size), weights=softmax([logit / TEMPERATURE for logit in logits]))[0]
+        if token == BOS:
+            break
+        name.append(chars[token])
+        context = context[1:] + [token]
+    print(f"sample {i + 1:2d}: {''.join(name)}")
+print(f"held-out loss {loss_on(val_docs):.4f}")
