@@ -2,9 +2,12 @@
 
 Start from BOS (and any prompt), ask the model for the logits of the next token, turn them into
 probabilities with a softmax at a temperature, draw a token, feed it back, and stop at BOS or when the
-context is full. Where the logits come from is a decoder: by default the scalar engine's forward pass
-over the whole prefix (scalar_engine.decoder); the tool passes a faster one that computes the same
-numbers (the fast engine with a KV cache, speed/engine.py; or PyTorch's, torch_engine.Sampler).
+context is full (generate: a document). A text has no end: continue_text writes as many tokens as asked,
+past the context too, the model always reading the last block_size of them (a sliding window).
+
+Where the logits come from is a decoder: by default the scalar engine's forward pass over the whole
+prefix (scalar_engine.decoder); the tool passes a faster one that computes the same numbers (the fast
+engine with a KV cache, speed/engine.py; or PyTorch's, torch_engine.Sampler).
 
 The arithmetic follows the reference: logits * temperature**-1, max-subtracted softmax with
 e * total**-1, and random.choices over the probabilities, so the same random stream draws the same names.
@@ -43,7 +46,11 @@ def next_token_probs(logits, temperature, top_k=0):
         best = max(range(len(logits)), key=logits.__getitem__)
         return [1.0 if i == best else 0.0 for i in range(len(logits))]
     inv_t = temperature ** -1  # the reference's logits / temperature, which a Value computes this way
-    return softmax([l * inv_t for l in logits])
+    scaled = [l * inv_t for l in logits]
+    if not math.isfinite(max(scaled)):  # large logits at a tiny temperature overflow: the same softmax from
+        m = max(logits)  # (l - m) / T instead, each at most 0 (only then: the reference's bits stay the same)
+        scaled = [(l - m) * inv_t for l in logits]
+    return softmax(scaled)
 
 
 def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, top_k=0, decoder=None):
@@ -60,16 +67,58 @@ def generate(model, tokenizer, rng, temperature=0.5, prompt="", max_len=None, to
         feed(token)
         token = t
     out = list(ids)
-    choices = range(tokenizer.vocab_size)
     for _ in range(len(ids), max_len):
-        logits = feed(token)
-        if not all(map(math.isfinite, logits)):  # weights so large that the forward pass overflowed
-            raise Overflow("the model's scores for the next character are not finite numbers: its weights "
-                                "are too large (up to %.3g; a diverged run's); sample from an earlier checkpoint "
-                                "or train again with a smaller --lr" % max(map(abs, model.params)))
-        probs = next_token_probs(logits, temperature, top_k)
-        token = rng.choices(choices, weights=probs)[0]
+        token = draw(model, feed(token), rng, temperature, top_k)
         if token == tokenizer.bos:
             break
         out.append(token)
     return tokenizer.decode(out)
+
+
+def draw(model, logits, rng, temperature, top_k):
+    """The next token, drawn from the model's logits: one rng.choices over the probabilities."""
+    if not all(map(math.isfinite, logits)):  # weights so large that the forward pass overflowed
+        raise Overflow("the model's scores for the next character are not finite numbers: its weights "
+                       "are too large (up to %.3g; a diverged run's); sample from an earlier checkpoint "
+                       "or train again with a smaller --lr" % max(map(abs, model.params)))
+    probs = next_token_probs(logits, temperature, top_k)
+    return rng.choices(range(len(logits)), weights=probs)[0]
+
+
+def start_token(tokenizer):
+    """What a text's sample follows, before any prompt: a line break, as at the start of a line (the text
+    trained on never holds BOS; nanoGPT starts its Shakespeare samples the same way), else BOS, for a text
+    of one line, whose model has never seen BOS either."""
+    try:
+        ids = tokenizer.encode("\n")
+    except MicroGPTError:  # no line break in the vocabulary
+        return tokenizer.bos
+    return ids[0] if len(ids) == 1 else tokenizer.bos
+
+
+def continue_text(model, tokenizer, rng, length, temperature=0.5, prompt="", top_k=0, decoder=None):
+    """Yield the ids of `length` tokens that follow `prompt` (after start_token), one at a time as drawn.
+
+    The model reads at most the last block_size tokens. Past that the window slides by one token per
+    token, and every token in it moves to a new position: a KV cache of the old positions no longer
+    holds, so the decoder starts again and reads the whole window (block_size positions of work per token,
+    where the first block_size tokens cost one each)."""
+    block_size = model.config.block_size
+    start = decoder or scalar_engine.decoder
+    window = ([start_token(tokenizer)] + tokenizer.encode(prompt))[-block_size:]
+    feed = start(model)
+    for t in window:
+        logits = feed(t)
+    for i in range(length):
+        token = draw(model, logits, rng, temperature, top_k)
+        yield token
+        if i + 1 == length:
+            break  # no logits after the last one: they would cost a forward pass for nothing
+        if len(window) == block_size:  # the window slides: read it again from the start
+            window = window[1:] + [token]
+            feed = start(model)
+            for t in window:
+                logits = feed(t)
+        else:
+            window.append(token)
+            logits = feed(token)

@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from microgpt.tool import svg
+from microgpt import sample
+from microgpt.model import GPT
+from microgpt.tool import checkpoint, svg
 from microgpt.tool.cli import main
 
 
@@ -75,3 +77,21 @@ def test_the_report_of_a_run_with_the_smallest_learning_rate(tmp_path, tiny, mon
 def test_axis_ticks_of_a_range_near_the_smallest_float(hi):
     values, decimals = svg.ticks(0.0, hi)
     assert values and all(0.0 <= v <= hi for v in values) and decimals >= 0
+
+
+def test_a_tiny_temperature_on_huge_logits_takes_the_likeliest_token(tmp_path, tiny, monkeypatch, capsys):
+    """Weights of 1e150 (finite) give logits whose product with 1/T = 1e199 overflows; the draw is then
+    the limit of a colder and colder softmax, the likeliest token: what --temperature 0 writes."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", tiny, "--steps", "3", "--out", "run", "--quiet", "--num-samples", "0"]) == 0
+    ck = checkpoint.load(os.path.join("run", "checkpoint.json"))
+    offset, rows, cols = GPT(ck.model, params=ck.params).layout["lm_head"]
+    ck.params[offset:offset + rows * cols] = [w * 1e150 for w in ck.params[offset:offset + rows * cols]]
+    checkpoint.save("huge.json", ck)
+    capsys.readouterr()
+    written = {}
+    for t in ("1e-199", "0"):
+        assert main(["sample", "--checkpoint", "huge.json", "--temperature", t, "--num-samples", "5"]) == 0
+        written[t] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sample ")]
+    assert written["1e-199"] == written["0"] and len(written["0"]) == 5
+    assert sample.next_token_probs([1e150, -2e150, 3e150], 1e-199, top_k=2) == [0.0, 0.0, 1.0]
