@@ -1,7 +1,10 @@
 """Hostile inputs that once ended in a traceback (issue 18): each must be one line on stderr and a non-zero
 exit, with nothing written that was not there before."""
 
+import errno
+import multiprocessing
 import os
+import sys
 
 import pytest
 
@@ -95,3 +98,25 @@ def test_a_tiny_temperature_on_huge_logits_takes_the_likeliest_token(tmp_path, t
         written[t] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sample ")]
     assert written["1e-199"] == written["0"] and len(written["0"]) == 5
     assert sample.next_token_probs([1e150, -2e150, 3e150], 1e-199, top_k=2) == [0.0, 0.0, 1.0]
+
+
+# --------------------------------------------------------------------------------------------------
+# what the operating system refuses
+
+def test_a_fork_refused_is_one_line_and_ends_the_workers_already_started(tmp_path, tiny, monkeypatch, capsys):
+    """As under `ulimit -u`: the first worker starts, the second fork fails with EAGAIN."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("workers are forked on Linux only")
+    real_fork, forks = os.fork, []
+
+    def fork():
+        forks.append(1)
+        if len(forks) > 1:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return real_fork()
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "--data", tiny, "--steps", "2", "--workers", "3", "--batch-size", "40", "--out", "run"])
+    err = one_line(capsys, code, 1)
+    assert "cannot start worker process 2 of 2: Resource temporarily unavailable" in err, err
+    assert multiprocessing.active_children() == []

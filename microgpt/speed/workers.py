@@ -103,7 +103,15 @@ class PoolCompute:
             weights = array("d", model.params).tobytes()
             inherited = tuple(self.conns) if method == "fork" else ()
             proc = ctx.Process(target=serve, args=(child, model.config, weights, cfg.engine, inherited), daemon=True)
-            proc.start()
+            try:
+                proc.start()
+            except OSError as e:  # no process to be had (ulimit -u, memory): the ones started so far end too
+                failed = ComputeError("cannot start worker process %d of %d: %s; train with fewer --workers, or 1"
+                                      % (len(self.procs) + 1, n - 1, e.strerror or e))
+                child.close()
+                parent.close()
+                self.close()
+                raise failed
             child.close()
             self.conns.append(parent)
             self.procs.append(proc)
