@@ -42,12 +42,13 @@ class Tokenizer:
         return cls(sorted(set("".join(docs))))
 
     def encode(self, text):
-        ids = []
-        for ch in text:
-            if ch not in self.index:
-                raise MicroGPTError("character %r (U+%04X) is not in the vocabulary" % (ch, ord(ch)))
-            ids.append(self.index[ch])
-        return ids
+        try:
+            return [self.index[ch] for ch in text]
+        except KeyError:
+            missing = [ch for ch in dict.fromkeys(text) if ch not in self.index]  # each once, in order
+            many = len(missing) != 1
+            raise MicroGPTError("%d character%s of the text %s not in the vocabulary: %s"
+                                % (len(missing), "s" * many, "are" if many else "is", listing(missing))) from None
 
     def decode(self, ids):
         return "".join(self.chars[i] for i in ids if i != self.bos)
@@ -55,6 +56,13 @@ class Tokenizer:
     def frame(self, doc):
         """[BOS] + doc + [BOS]: what a document looks like to the model."""
         return [self.bos] + self.encode(doc) + [self.bos]
+
+
+def listing(chars, most=20):
+    """Characters for a message, each with its code point: the first `most` of them and how many more, so
+    that a line naming the characters of a large text stays a line."""
+    named = ", ".join("%r (U+%04X)" % (ch, ord(ch)) for ch in chars[:most])
+    return named if len(chars) <= most else "%s and %d more" % (named, len(chars) - most)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ import io
 import os
 import unicodedata
 
+import pytest
+
+from microgpt.data import Tokenizer
+from microgpt.errors import MicroGPTError
 from microgpt.tool import download
 from microgpt.tool.cli import main
 from microgpt.tool.console import Progress
@@ -104,3 +108,29 @@ def test_the_download_redraws_only_on_a_terminal_that_can(monkeypatch):
     progress.start(228145)
     progress.done(228145)
     assert screen.getvalue() == "downloading the names dataset from http://127.0.0.1/names.txt to cache/names.txt\n"
+
+
+def test_an_error_naming_characters_outside_the_vocabulary_stays_short(tmp_path):
+    # 3,000 Chinese characters: a vocabulary that took 9 kB to list on one line (30 kB for 10,000)
+    chars = [chr(0x4E00 + i) for i in range(3000)]
+    code, _, err = hostile_run(tmp_path, ["".join(chars[i:i + 3]) for i in range(0, len(chars), 3)],
+                               "--steps", "1", "--num-samples", "0", "--block-size", "4")
+    assert code == 0, err
+    prompt = "".join(chr(0x41 + i) for i in range(26)) + "\x1b\u202e" + chars[0]
+    code, out, err = cli(tmp_path, "sample", "--run", "run", "--prompt", prompt)
+    assert code == 1 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("microgpt: error: the prompt has 28 characters not in the model's vocabulary: "
+                          "'A' (U+0041), 'B' (U+0042), "), err
+    assert "'T' (U+0054) and 8 more; its 3000 characters begin \u4e00\u4e01\u4e02" in err, err
+    assert len(err) < 800 and raw_controls(err) == [], err
+
+
+def test_encoding_text_outside_the_vocabulary_names_a_few_characters_and_counts_them():
+    tokenizer = Tokenizer(list("abc"))
+    with pytest.raises(MicroGPTError) as e:
+        tokenizer.encode("abcd" + "".join(chr(0x100 + i) for i in range(1000)) + "d")
+    assert str(e.value).startswith("1001 characters of the text are not in the vocabulary: 'd' (U+0064), "
+                                   "'\u0100' (U+0100), ")
+    assert str(e.value).endswith("'\u0112' (U+0112) and 981 more") and len(str(e.value)) < 400
+    with pytest.raises(MicroGPTError, match=r"^1 character of the text is not in the vocabulary: '\\x1b' \(U\+001B\)$"):
+        tokenizer.encode("ab\x1bc")
