@@ -8,12 +8,20 @@ dataset the characters are a..z (ids 0..25) and BOS is 26, so
 
 and the model learns from it to predict e after BOS, m after BOS e, ..., and BOS (the end) after emma.
 
-A dataset is a UTF-8 text file with one document per line (the stripped, non-empty lines; a line ends
-at LF, CRLF or CR), read by the tool (tool/files.py, which bounds its size). A run shuffles
-the documents with its random stream, builds the tokenizer from them and holds out the last share of them
-for evaluation; the names dataset itself is downloaded once (tool/download.py).
+A dataset is a UTF-8 text file (a line ends at LF, CRLF or CR), read by the tool (tool/files.py, which
+bounds its size), in one of two formats:
 
-Left out: subword tokenizers (BPE). With 27 tokens the model and this file stay tiny.
+- lines (Dataset): each stripped, non-empty line is a document. A run shuffles the documents with its
+  random stream and holds out the last share of them; a step trains on the next batch_size documents,
+  each framed by BOS as above. A document longer than the context is trained on its first block_size
+  predictions only (left_out counts the rest).
+- text (TextDataset): the file is one stream of tokens, line breaks included (a play, a novel, code).
+  The last share of the stream is held out; a step trains on batch_size windows of block_size + 1
+  consecutive tokens, each starting at a place drawn from the run's random stream, and the held-out loss
+  is measured over consecutive windows that together predict every held-out token but the first.
+
+choose_format is the rule for `auto`. The tokenizer is passed in (a function of the training text, or one
+already built, e.g. a checkpoint's); without one it is the characters of the whole file.
 """
 
 import hashlib
@@ -68,12 +76,12 @@ def listing(chars, most=20):
 # --------------------------------------------------------------------------------------------------
 # documents, the held-out split and the training stream
 
-def parse_docs(raw, path):
-    """The stripped, non-empty lines of UTF-8 bytes, in file order (`path` names the file in errors).
+def read_text(raw, path):
+    """The text of UTF-8 bytes, every line break as LF (`path` names the file in errors).
 
-    A line ends at LF, CRLF or a lone CR (the old Mac convention), so no document holds a line break.
+    A line ends at LF, CRLF or a lone CR (the old Mac convention); a byte order mark is dropped.
     """
-    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark is not part of the first document
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark is not part of the text
         raw = raw[3:]
     # whole-file operations run in C: a line-by-line loop in Python took ~20 s on 30 MB of short lines
     raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -85,8 +93,18 @@ def parse_docs(raw, path):
     nul = text.find("\0")
     if nul >= 0:  # valid UTF-8, but no text has NUL characters: an image, an archive, a disk image
         raise MicroGPTError("%s line %d holds a NUL byte: it is a binary file, not text; pass a UTF-8 text "
-                            "file with one document per line" % (path, text.count("\n", 0, nul) + 1))
-    docs = [line for line in (part.strip() for part in text.split("\n")) if line]
+                            "file" % (path, text.count("\n", 0, nul) + 1))
+    return text
+
+
+def lines_of(text):
+    """The stripped, non-empty lines of `text`: the documents of the lines format."""
+    return [line for line in (part.strip() for part in text.split("\n")) if line]
+
+
+def parse_docs(raw, path):
+    """The stripped, non-empty lines of UTF-8 bytes, in file order (`path` names the file in errors)."""
+    docs = lines_of(read_text(raw, path))
     if not docs:
         raise MicroGPTError("%s has no documents: it is empty or blank" % path)
     return docs
@@ -129,24 +147,155 @@ def batch_docs(docs, step, batch_size):
     return [docs[(step * batch_size + b) % len(docs)] for b in range(batch_size)]
 
 
-class Dataset:
-    """A text file's documents shuffled by the run's random stream, its tokenizer, and its split.
+# --------------------------------------------------------------------------------------------------
+# the two formats, and the rule that chooses between them
 
-    This is the one way every command sees a dataset (train, resume, sample, bench, report): the same
-    file and seed always give the same documents in the same order, the same vocabulary and the same
-    held-out tail. `rng` is advanced by the shuffle: training goes on to draw its weights from it.
+FORMATS = ("auto", "lines", "text")
+
+
+def choose_format(docs, block_size):
+    """("lines" or "text", why), for format auto: text when more than half of the lines are longer than
+    block_size - 1 characters, the most a document can hold for all of it to fit in the context between
+    its two BOS tokens (n characters are n + 1 predictions); lines otherwise."""
+    fits = block_size - 1
+    long = sum(1 for doc in docs if len(doc) > fits)
+    why = "%d of %d lines %s longer than the %d characters a context of %d holds between BOS tokens" % (
+        long, len(docs), "is" if long == 1 else "are", fits, block_size)
+    return ("text" if 2 * long > len(docs) else "lines"), why
+
+
+def make_tokenizer(tokenizer, training, everything):
+    """The run's tokenizer: `tokenizer` itself when it is one (a checkpoint's), what the function
+    `tokenizer` learns from the training part's texts, or by default (None) a token for each character
+    of all of the data, held-out part included, so that every held-out character has one."""
+    if tokenizer is None:
+        return Tokenizer.from_docs(everything)
+    if hasattr(tokenizer, "encode"):
+        return tokenizer
+    return tokenizer(training)
+
+
+class Dataset:
+    """The lines format: a text file's documents shuffled by the run's random stream, its tokenizer, and
+    its split.
+
+    The same file and seed always give the same documents in the same order, the same vocabulary and the
+    same held-out tail. `rng` is advanced by the shuffle: training goes on to draw its weights from it.
     """
 
-    def __init__(self, raw, path, rng, val_fraction, need_held_out=True):
-        """`raw`: the file's bytes; `path`: where they were read from, for errors and the checkpoint."""
+    format = "lines"
+
+    def __init__(self, raw, path, rng, val_fraction, need_held_out=True, tokenizer=None, docs=None):
+        """`raw`: the file's bytes; `path`: where they were read from, for errors and the checkpoint;
+        `docs`: its documents, if already parsed from `raw`; `tokenizer`: see make_tokenizer."""
         self.path = path
         self.sha256 = hashlib.sha256(raw).hexdigest()
-        self.docs = parse_docs(raw, path)
+        self.docs = list(docs) if docs is not None else parse_docs(raw, path)
         rng.shuffle(self.docs)
-        self.tokenizer = Tokenizer.from_docs(self.docs)
         self.train_docs, self.val_docs = split_docs(self.docs, val_fraction, path, need_held_out)
+        self.tokenizer = make_tokenizer(tokenizer, self.train_docs, self.docs)
+
+    def batch(self, step, batch_size, rng=None):
+        """The framed documents of step `step`: the next batch_size of them (batch_docs); no random draw."""
+        return [self.tokenizer.frame(doc) for doc in batch_docs(self.train_docs, step, batch_size)]
+
+    def held_out(self, limit=0):
+        """The first `limit` held-out documents (0: all), framed: what the held-out loss is the mean over."""
+        return [self.tokenizer.frame(doc) for doc in (self.val_docs[:limit] if limit else self.val_docs)]
+
+    @property
+    def num_held_out(self):
+        return len(self.val_docs)
+
+    def left_out(self, docs, block_size):
+        """(documents longer than the context, their tokens to predict, how many of those fall past it):
+        a framed document of n tokens has n - 1 to predict, and the model sees the first block_size."""
+        cut = total = past = 0
+        for doc in docs:
+            if len(doc.encode("utf-8")) < block_size:  # no tokenizer makes more tokens than bytes: it fits
+                continue
+            n = len(self.tokenizer.encode(doc)) + 1
+            if n > block_size:
+                cut, total, past = cut + 1, total + n, past + n - block_size
+        return cut, total, past
 
     def info(self):
         """What a checkpoint records of the data: enough to find it again and to know it is the same."""
         return {"path": os.path.abspath(self.path), "sha256": self.sha256, "num_docs": len(self.docs)}
 
+
+class TextDataset:
+    """The text format: a file as one stream of tokens, its last share held out.
+
+    The split is by characters, before tokenizing (a tokenizer learnt from the text learns from the
+    training part only); each part is then one token list. Nothing is shuffled: the training windows'
+    places are drawn from the run's random stream as it trains, one randrange per window.
+    """
+
+    format = "text"
+
+    def __init__(self, raw, path, val_fraction, block_size, need_held_out=True, tokenizer=None, text=None):
+        """`text`: the file's text, if already read from `raw`; the rest as Dataset's."""
+        self.path, self.block_size = path, block_size
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+        self.text = text if text is not None else read_text(raw, path)
+        if not self.text.strip():
+            raise MicroGPTError("%s has no text: it is empty or blank" % path)
+        n_val = int(len(self.text) * val_fraction)
+        self.train_text, self.val_text = self.text[:len(self.text) - n_val], self.text[len(self.text) - n_val:]
+        self.tokenizer = make_tokenizer(tokenizer, [self.train_text], [self.text])
+        self.train_tokens = self.tokenizer.encode(self.train_text)
+        self.val_tokens = self.tokenizer.encode(self.val_text)
+        if len(self.train_tokens) <= block_size:
+            raise MicroGPTError("%s has %d tokens of training text, too few for one window of block_size + 1 = %d; "
+                                "pass a smaller --block-size or a longer text" % (path, len(self.train_tokens),
+                                                                                  block_size + 1))
+        if len(self.val_tokens) < 2 and val_fraction > 0 and need_held_out:
+            raise MicroGPTError("%s has %d characters: --val-fraction %s holds out %d token%s, too few to score "
+                                "one (that takes 2); pass --val-fraction 0 to train without a held-out loss, or a "
+                                "larger --val-fraction" % (path, len(self.text), val_fraction, len(self.val_tokens),
+                                                           "s" * (len(self.val_tokens) != 1)))
+
+    def batch(self, step, batch_size, rng):
+        """batch_size windows of block_size + 1 tokens from places drawn from `rng`, whatever the step:
+        the state of `rng` (which a checkpoint keeps) decides them."""
+        B, last = self.block_size, len(self.train_tokens) - self.block_size - 1  # the last place a window fits
+        return [self.train_tokens[i:i + B + 1] for i in [rng.randrange(last + 1) for _ in range(batch_size)]]
+
+    def held_out(self, limit=0):
+        """The first `limit` held-out windows (0: all): windows of block_size + 1 tokens starting every
+        block_size tokens, so that each held-out token but the first is predicted once, after the ones
+        before it in its window (0 to block_size - 1 of them, as in training); the last may be shorter."""
+        starts = range(0, max(0, len(self.val_tokens) - 1), self.block_size)
+        return [self.val_tokens[s:s + self.block_size + 1] for s in (starts[:limit] if limit else starts)]
+
+    @property
+    def num_held_out(self):
+        return len(range(0, max(0, len(self.val_tokens) - 1), self.block_size))
+
+    def characters(self, windows):
+        """The characters of the text the windows predict (all but their first tokens): what bits per
+        character divides by, so that tokenizers of any size compare."""
+        return sum(len(self.tokenizer.decode(w[1:])) for w in windows)
+
+    def info(self):
+        return {"path": os.path.abspath(self.path), "sha256": self.sha256, "num_chars": len(self.text)}
+
+
+def make_dataset(raw, path, rng, format, val_fraction, block_size, need_held_out=True, tokenizer=None):
+    """The dataset of a file's bytes in `format` (lines, text, or auto: choose_format), with `why` set to
+    the reason for that format. `rng` is the run's random stream (the lines format shuffles with it)."""
+    text = read_text(raw, path)
+    docs = lines_of(text)
+    if not docs:
+        raise MicroGPTError("%s has no documents: it is empty or blank" % path)
+    why = "asked for"
+    if format == "auto":
+        format, why = choose_format(docs, block_size)
+        why = "auto: " + why
+    if format == "text":
+        dataset = TextDataset(raw, path, val_fraction, block_size, need_held_out, tokenizer, text)
+    else:
+        dataset = Dataset(raw, path, rng, val_fraction, need_held_out, tokenizer, docs)
+    dataset.why = why
+    return dataset

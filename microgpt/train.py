@@ -1,8 +1,9 @@
 """The training loop: documents in, a trained model out.
 
-One step takes the next document(s), runs the model forward to get the loss, backward to get the
-gradient of the loss with respect to every parameter, and lets the optimizer move the parameters a
-little against it (train_step). The learning rate decays linearly from lr to 0 over the run (get_lr).
+One step takes the next document(s) (or windows of a text: data.py), runs the model forward to get the
+loss, backward to get the gradient of the loss with respect to every parameter, and lets the optimizer
+move the parameters a little against it (train_step). The learning rate decays linearly from lr to 0
+over the run (get_lr).
 
 With the default configuration this is, number for number, the loop of Karpathy's microgpt: the same
 random stream (seed, shuffle, weight init, sampling), the same documents in the same order, the same
@@ -21,12 +22,10 @@ Left out: gradient clipping, weight decay. The reference has neither.
     >>> dataset = data.Dataset(open("names.txt", "rb").read(), "names.txt", rng, cfg.val_fraction)
     >>> gpt = model.GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
     >>> compute = train.Compute(gpt, optim.Adam(gpt.num_params), scalar_engine)
-    >>> train.loop(cfg, dataset, compute)   # prints step 1 / 20 | loss 3.3660 ...
+    >>> train.loop(cfg, dataset, compute, rng=rng)   # prints step 1 / 20 | loss 3.3660 ...
 """
 
 import math
-
-from . import data
 
 
 def get_lr(cfg, step):
@@ -131,17 +130,19 @@ def print_loss(cfg):
     return lambda step, loss, batch: print("step %4d / %4d | loss %.4f" % (step, cfg.steps, loss))
 
 
-def loop(cfg, dataset, compute, step=0, after_step=None, stop=None):
+def loop(cfg, dataset, compute, step=0, after_step=None, stop=None, rng=None):
     """Train from optimizer step `step` (0 for a new run) to cfg.steps; return the steps done by then.
 
-    after_step(step, loss, batch) runs after each step (default: print the loss); stop(), if given, is
-    asked before each step whether to end early (a Ctrl-C: the tool stops between steps, never inside).
+    The batches come from `dataset` (data.py: the next documents, or windows of a text at places drawn
+    from `rng`, the run's random stream). after_step(step, loss, batch) runs after each step (default:
+    print the loss); stop(), if given, is asked before each step whether to end early (a Ctrl-C: the
+    tool stops between steps, never inside).
     """
-    train_docs, frame = dataset.train_docs, dataset.tokenizer.frame
     after_step = after_step or print_loss(cfg)
     while step < cfg.steps and not (stop and stop()):
-        # the batch: the next batch_size documents, each framed as [BOS] + characters + [BOS]
-        batch = [frame(doc) for doc in data.batch_docs(train_docs, step, cfg.batch_size)]
+        # the batch: the next batch_size documents, each framed as [BOS] + characters + [BOS] (lines), or
+        # batch_size windows of block_size + 1 tokens of the text (text)
+        batch = dataset.batch(step, cfg.batch_size, rng)
         # forward, backward, update
         loss = compute.train(batch, get_lr(cfg, step))
         if not math.isfinite(loss):

@@ -146,7 +146,7 @@ def test_line_numbers_count_every_kind_of_line_break(tmp_path):
 def test_a_binary_file_that_happens_to_be_utf8(tmp_path, raw, line):
     path = write(tmp_path, raw)
     assert one_line_error(files.load_docs, path) == ("%s line %d holds a NUL byte: it is a binary file, not text; "
-                                                    "pass a UTF-8 text file with one document per line" % (path, line))
+                                                    "pass a UTF-8 text file" % (path, line))
 
 
 @pytest.mark.parametrize("n, fraction, enough", [(5, 0.1, 10), (1, 0.5, 2), (9, 0.1, 10), (3, 0.3, 4), (99, 0.01, 100)])
