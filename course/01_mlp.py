@@ -119,7 +119,7 @@ def matrix(n_out, n_in, std):
 w = {"wte": matrix(vocab_size, N_EMBD, 1.0),
      "fc": matrix(N_HIDDEN, CONTEXT * N_EMBD, (CONTEXT * N_EMBD) ** -0.5),  # keeps fc @ x about unit size
      "lm_head": matrix(vocab_size, N_HIDDEN, 0.01)}  # small: every token starts about equally likely
-print(f"num params: {sum(len(m) * len(m[0]) for m in w.values())}")
+print(f"num params: {sum(len(mat) * len(mat[0]) for mat in w.values())}")
 tanh = math.tanh
 
 
@@ -172,7 +172,7 @@ def linear_backward(x, w, dout, dw):
 
 def loss_and_grads(w, batch):
     """The mean loss over the (context, target) examples of `batch`, and its gradient for every weight."""
-    grads = {name: [[0.0] * len(m[0]) for _ in m] for name, m in w.items()}
+    grads = {name: [[0.0] * len(mat[0]) for _ in mat] for name, mat in w.items()}
     loss = 0.0
     for context, target in batch:
         x, h, logits = forward(w, context)
@@ -202,17 +202,17 @@ def check_gradients(w, batch, per_matrix=8, h=1e-5, tolerance=1e-5):
     print(f"gradient check: the hand-written gradient against central differences (h={h}), "
           f"{per_matrix} weights of each matrix")
     ok = True
-    for name, m in w.items():
+    for name, mat in w.items():
         worst = 0.0
         for _ in range(per_matrix):
-            o = pick.choice(used) if name == "wte" else pick.randrange(len(m))
-            i = pick.randrange(len(m[o]))
-            saved = m[o][i]
-            m[o][i] = saved + h
+            o = pick.choice(used) if name == "wte" else pick.randrange(len(mat))
+            i = pick.randrange(len(mat[o]))
+            saved = mat[o][i]
+            mat[o][i] = saved + h
             plus = loss_and_grads(w, batch)[0]
-            m[o][i] = saved - h
+            mat[o][i] = saved - h
             minus = loss_and_grads(w, batch)[0]
-            m[o][i] = saved
+            mat[o][i] = saved
             numeric, analytic = (plus - minus) / (2 * h), grads[name][o][i]
             worst = max(worst, abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-8))
         print(f"  {name:8s} largest relative error {worst:.1e}")
@@ -242,9 +242,9 @@ recent = []
 for step in range(steps):
     loss, grads = loss_and_grads(w, batch_at(step))
     lr = LR * (1 - step / steps)
-    for name, m in w.items():
+    for name, mat in w.items():
         for o, g_o in enumerate(grads[name]):
-            m[o] = [p - lr * g for p, g in zip(m[o], g_o)]
+            mat[o] = [p - lr * g for p, g in zip(mat[o], g_o)]
     recent.append(loss)
     if (step + 1) % print_every == 0 or step + 1 == steps:
         print(f"step {step + 1:5d} / {steps} | loss {sum(recent) / len(recent):.4f} (mean of the last {len(recent)})")

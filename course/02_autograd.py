@@ -119,7 +119,7 @@ def matrix(n_out, n_in, std):
 w = {"wte": matrix(vocab_size, N_EMBD, 1.0),
      "fc": matrix(N_HIDDEN, CONTEXT * N_EMBD, (CONTEXT * N_EMBD) ** -0.5),  # keeps fc @ x about unit size
      "lm_head": matrix(vocab_size, N_HIDDEN, 0.01)}  # small: every token starts about equally likely
-print(f"num params: {sum(len(m) * len(m[0]) for m in w.values())}")
+print(f"num params: {sum(len(mat) * len(mat[0]) for mat in w.values())}")
 
 
 # %% [markdown]
@@ -251,10 +251,10 @@ def cross_entropy(logits, target):
 
 def loss_and_grads(w, batch):
     """The mean loss over the (context, target) examples of `batch`, and its gradient for every weight."""
-    vw = {name: [[Value(p) for p in row] for row in m] for name, m in w.items()}
+    vw = {name: [[Value(p) for p in row] for row in mat] for name, mat in w.items()}
     loss = sum(cross_entropy(forward(vw, context)[2], target) for context, target in batch) / len(batch)
     loss.backward()
-    return loss.data, {name: [[p.grad for p in row] for row in m] for name, m in vw.items()}
+    return loss.data, {name: [[p.grad for p in row] for row in mat] for name, mat in vw.items()}
 
 
 # %% [markdown]
@@ -276,7 +276,7 @@ def linear_backward(x, w, dout, dw):
 
 def loss_and_grads_by_hand(w, batch):
     """Stage 01's loss_and_grads."""
-    grads = {name: [[0.0] * len(m[0]) for _ in m] for name, m in w.items()}
+    grads = {name: [[0.0] * len(mat[0]) for _ in mat] for name, mat in w.items()}
     loss = 0.0
     for context, target in batch:
         x, h, logits = forward(w, context)
@@ -296,7 +296,7 @@ def check_against_stage_01(w, batch, tolerance=1e-12):
     hand_loss, hand_grads = loss_and_grads_by_hand(w, batch)
     diff = max(abs(a - b) for name in w for row, hand_row in zip(grads[name], hand_grads[name])
                for a, b in zip(row, hand_row))
-    n = sum(len(m) * len(m[0]) for m in w.values())
+    n = sum(len(mat) * len(mat[0]) for mat in w.values())
     print(f"autograd against stage 01's hand-written gradient: loss {loss:.15f} and {hand_loss:.15f}, "
           f"largest difference over all {n} gradients {diff:.1e}")
     if not diff <= tolerance:
@@ -324,9 +324,9 @@ recent = []
 for step in range(steps):
     loss, grads = loss_and_grads(w, batch_at(step))
     lr = LR * (1 - step / steps)
-    for name, m in w.items():
+    for name, mat in w.items():
         for o, g_o in enumerate(grads[name]):
-            m[o] = [p - lr * g for p, g in zip(m[o], g_o)]
+            mat[o] = [p - lr * g for p, g in zip(mat[o], g_o)]
     recent.append(loss)
     if (step + 1) % print_every == 0 or step + 1 == steps:
         print(f"step {step + 1:5d} / {steps} | loss {sum(recent) / len(recent):.4f} (mean of the last {len(recent)})")

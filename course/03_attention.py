@@ -169,7 +169,7 @@ def matrix(n_out, n_in, std=0.08):
 w = {"wte": matrix(vocab_size, N_EMBD), "wpe": matrix(BLOCK, N_EMBD), "lm_head": matrix(vocab_size, N_EMBD),
      "attn_wq": matrix(N_EMBD, N_EMBD), "attn_wk": matrix(N_EMBD, N_EMBD), "attn_wv": matrix(N_EMBD, N_EMBD),
      "attn_wo": matrix(N_EMBD, N_EMBD)}
-print(f"num params: {sum(len(m) * len(m[0]) for m in w.values())}")
+print(f"num params: {sum(len(mat) * len(mat[0]) for mat in w.values())}")
 
 # %% [markdown]
 # ## The model
@@ -229,7 +229,7 @@ def gpt(w, token_id, pos_id, keys, values):
 
 # %%
 def as_values(w):
-    return {name: [[Value(p) for p in row] for row in m] for name, m in w.items()}
+    return {name: [[Value(p) for p in row] for row in mat] for name, mat in w.items()}
 
 
 def loss_and_grads(w, doc):
@@ -240,7 +240,7 @@ def loss_and_grads(w, doc):
     losses = [-softmax(gpt(vw, tokens[t], t, keys, values))[tokens[t + 1]].log() for t in range(n)]
     loss = (1 / n) * sum(losses)
     loss.backward()
-    return loss.data, {name: [[p.grad for p in row] for row in m] for name, m in vw.items()}
+    return loss.data, {name: [[p.grad for p in row] for row in mat] for name, mat in vw.items()}
 
 
 # %% [markdown]
@@ -251,9 +251,9 @@ steps = args.steps
 for step in range(steps):
     loss, grads = loss_and_grads(w, train_docs[step % len(train_docs)])
     lr = LR * (1 - step / steps)
-    for name, m in w.items():
+    for name, mat in w.items():
         for o, g_o in enumerate(grads[name]):
-            m[o] = [p - lr * g for p, g in zip(m[o], g_o)]
+            mat[o] = [p - lr * g for p, g in zip(mat[o], g_o)]
     print(f"step {step + 1:4d} / {steps:4d} | loss {loss:.4f}")
 
 # %% [markdown]

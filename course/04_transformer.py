@@ -176,7 +176,7 @@ for i in range(N_LAYER):
     w.update({f"layer{i}.attn_wq": matrix(N_EMBD, N_EMBD), f"layer{i}.attn_wk": matrix(N_EMBD, N_EMBD),
               f"layer{i}.attn_wv": matrix(N_EMBD, N_EMBD), f"layer{i}.attn_wo": matrix(N_EMBD, N_EMBD),
               f"layer{i}.mlp_fc1": matrix(4 * N_EMBD, N_EMBD), f"layer{i}.mlp_fc2": matrix(N_EMBD, 4 * N_EMBD)})
-print(f"num params: {sum(len(m) * len(m[0]) for m in w.values())}")
+print(f"num params: {sum(len(mat) * len(mat[0]) for mat in w.values())}")
 
 # %% [markdown]
 # ## The model
@@ -248,7 +248,7 @@ def gpt(w, token_id, pos_id, keys, values):
 
 # %%
 def as_values(w):
-    return {name: [[Value(p) for p in row] for row in m] for name, m in w.items()}
+    return {name: [[Value(p) for p in row] for row in mat] for name, mat in w.items()}
 
 
 def loss_and_grads(w, doc):
@@ -259,7 +259,7 @@ def loss_and_grads(w, doc):
     losses = [-softmax(gpt(vw, tokens[t], t, keys, values))[tokens[t + 1]].log() for t in range(n)]
     loss = (1 / n) * sum(losses)
     loss.backward()
-    return loss.data, {name: [[p.grad for p in row] for row in m] for name, m in vw.items()}
+    return loss.data, {name: [[p.grad for p in row] for row in mat] for name, mat in vw.items()}
 
 
 # %% [markdown]
@@ -270,9 +270,9 @@ steps = args.steps
 for step in range(steps):
     loss, grads = loss_and_grads(w, train_docs[step % len(train_docs)])
     lr = LR * (1 - step / steps)
-    for name, m in w.items():
+    for name, mat in w.items():
         for o, g_o in enumerate(grads[name]):
-            m[o] = [p - lr * g for p, g in zip(m[o], g_o)]
+            mat[o] = [p - lr * g for p, g in zip(mat[o], g_o)]
     print(f"step {step + 1:4d} / {steps:4d} | loss {loss:.4f}")
 
 # %% [markdown]
