@@ -4,9 +4,12 @@ progress line as the terminal can take it, errors that list characters kept shor
 import contextlib
 import io
 import os
+import subprocess
+import sys
 import unicodedata
 
 import pytest
+from conftest import ROOT
 
 from microgpt.data import Tokenizer
 from microgpt.errors import MicroGPTError
@@ -134,3 +137,33 @@ def test_encoding_text_outside_the_vocabulary_names_a_few_characters_and_counts_
     assert str(e.value).endswith("'\u0112' (U+0112) and 981 more") and len(str(e.value)) < 400
     with pytest.raises(MicroGPTError, match=r"^1 character of the text is not in the vocabulary: '\\x1b' \(U\+001B\)$"):
         tokenizer.encode("ab\x1bc")
+
+
+def test_an_empty_home_is_no_home(monkeypatch, tmp_path):
+    monkeypatch.delenv(download.CACHE_ENV)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "")
+    pwd = pytest.importorskip("pwd")
+    own = pwd.getpwuid(os.getuid()).pw_dir
+    assert download.cache_dir() == os.path.join(own, ".cache", "microgpt")  # not /.cache/microgpt
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: pwd.getpwnam("no such user"))  # a uid with no account
+    code, out, err = cli(tmp_path, "train", "--steps", "1")
+    assert (code, out) == (1, "") and err == (
+        "microgpt: error: no folder to keep the downloaded dataset in: $HOME is empty and the account has no home "
+        "folder; set MICROGPT_CACHE_DIR=DIR, or pass --data FILE to train on a local text file\n")
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_prompt_typed_under_the_c_locale_is_read_as_utf_8(tmp_path):
+    code, _, err = hostile_run(tmp_path, ["\u00e9mile", "zo\u00e9", "chlo\u00e9"] * 10, "--num-samples", "0")
+    assert code == 0, err
+    # what Python makes of `--prompt é` when LC_ALL=C and its UTF-8 mode is off: the two bytes, escaped
+    code, out, err = cli(tmp_path, "sample", "--run", "run", "--prompt", "\udcc3\udca9", "--num-samples", "2")
+    assert code == 0, err
+    assert [line.split(": ", 1)[1][0] for line in out.splitlines() if line.startswith("sample ")] == ["\u00e9"] * 2
+    env = dict(os.environ, LC_ALL="C", PYTHONUTF8="0", PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-m", "microgpt", "sample", "--run", "run", "--prompt", "\u00e9",
+                           "--num-samples", "1"], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert b"sample  1: \\xe9" in done.stdout  # ASCII output: shown as an escape, but the prompt was taken

@@ -19,7 +19,7 @@ try:
     from ..errors import MicroGPTError
     from . import cost, report, runs, sampling, training
     from .console import silence, write
-    from .flags import COUNT_CAP, SEED, SIZE_CAP, add_torch_arguments, number, path, temperature, workers_count
+    from .flags import COUNT_CAP, SEED, SIZE_CAP, add_torch_arguments, number, path, temperature, typed, workers_count
 except KeyboardInterrupt:
     sys.stderr.write("%s: interrupted\n" % ("python -m microgpt" if sys.argv[0].endswith("__main__.py")
                                             else "microgpt"))
@@ -157,7 +157,7 @@ def add_sample(sub):
                    help="softmax temperature; 0 always takes the likeliest token (default %(default)s)")
     p.add_argument("--top-k", metavar="N", type=number(int, 0, SIZE_CAP), default=0,
                    help="draw only from the k likeliest tokens; 0 = all (default %(default)s)")
-    p.add_argument("--prompt", metavar="TEXT", default="", help="the start of every sample (default: none)")
+    p.add_argument("--prompt", metavar="TEXT", default="", type=typed, help="the start of every sample (default: none)")
     p.add_argument("--seed", metavar="N", type=SEED, default=None,
                    help="random seed (default: continue the checkpoint's random stream, which repeats the "
                         "samples its training run printed)")

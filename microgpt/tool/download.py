@@ -39,11 +39,30 @@ HINT = "pass --data FILE to train on a local text file"
 
 
 def cache_dir():
-    """$MICROGPT_CACHE_DIR, else $XDG_CACHE_HOME/microgpt, else ~/.cache/microgpt."""
+    """$MICROGPT_CACHE_DIR, else $XDG_CACHE_HOME/microgpt, else ~/.cache/microgpt; with no home folder at
+    all, the one line that says so."""
     if os.environ.get(CACHE_ENV):
         return os.environ[CACHE_ENV]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "microgpt")
+    if os.environ.get("XDG_CACHE_HOME"):
+        return os.path.join(os.environ["XDG_CACHE_HOME"], "microgpt")
+    folder = home()
+    if folder is None:
+        raise MicroGPTError("no folder to keep the downloaded dataset in: $HOME is empty and the account has no home "
+                            "folder; set %s=DIR, or %s" % (CACHE_ENV, HINT))
+    return os.path.join(folder, ".cache", "microgpt")
+
+
+def home():
+    """The user's home folder, or None. An empty $HOME names no folder (os.path.expanduser makes it "/", and
+    the cache /.cache): the account's own home, from the password database, is taken instead."""
+    if os.environ.get("HOME", None) == "" and os.name == "posix":
+        try:
+            import pwd
+            return pwd.getpwuid(os.getuid()).pw_dir or None
+        except (ImportError, KeyError):  # an account the system does not know (a container's bare uid)
+            return None
+    folder = os.path.expanduser("~")
+    return None if folder.startswith("~") else folder  # "~" comes back unchanged when no home is known
 
 
 def is_cached(path):

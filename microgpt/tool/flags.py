@@ -4,6 +4,7 @@ several commands share. The commands themselves are cli.py's; bench.py takes the
 
 import argparse
 import math
+import os
 
 from ..config import DEVICES, DTYPES, MIN_TEMPERATURE
 
@@ -63,6 +64,16 @@ def path(what):
             raise argparse.ArgumentTypeError("%r holds a NUL character, which no %s name can" % (shown(text), what))
         return text
     return parse
+
+
+def typed(text):
+    """argparse type: text as the user typed it. Under a locale that cannot decode it (LC_ALL=C with Python's
+    UTF-8 mode off), a non-ASCII argument arrives as surrogate escapes of its bytes ("\\udcc3\\udca9" for
+    "\u00e9"); bytes that are UTF-8, as a terminal sends them, are decoded as UTF-8 again."""
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except UnicodeError:  # not bytes in disguise, or not UTF-8: as it came
+        return text
 
 
 def workers_count(text):
