@@ -24,8 +24,10 @@ Recounting every pair after each merge would read the whole text once per merge 
 Shakespeare's million bytes for a vocabulary of 512). Training here reads it once: it keeps the tokens in
 a linked list, the count of every pair, and where each pair occurs, and a merge touches only the places
 it changes: at each occurrence of (a, b), the pairs (p, a) and (b, n) around it lose one and (p, ab),
-(ab, n) gain one. Encoding uses the same list, with the places where each merge applies listed as they
-appear.
+(ab, n) gain one. A heap of the counts gives the most frequent pair without a look at every pair. On
+Tiny Shakespeare with CPython: 512 tokens in ~8 s and 2,304 in ~12 s, where recounting everything (as the
+tests' reference does) takes ~1.6 s a merge, ~6 minutes for 512. Encoding uses the same
+linked list, with the places where each merge applies collected as they appear.
 
 Left out: GPT-2's split of the text into words before training (its regular expression is
 English-minded), and special tokens other than BOS.
@@ -90,54 +92,85 @@ def learn_merges(docs, n_merges, progress=None, every=32):
     for doc in docs:
         tokens += doc.encode("utf-8")
         tokens.append(GAP)
-    n = len(tokens)
-    after = list(range(1, n + 1))  # the linked list: the next live place, n at the end
-    before = list(range(-1, n - 1))
-    counts, where = {}, {}  # pair -> how many times it occurs; pair -> places it may start at (some stale)
-    for i in range(n - 1):
-        pair = tokens[i], tokens[i + 1]
-        if pair[0] >= 0 and pair[1] >= 0:
-            counts[pair] = counts.get(pair, 0) + 1
-            where.setdefault(pair, []).append(i)
+    text, merges = Pairs(tokens), []
+    while len(merges) < n_merges:
+        pair, count = text.most_frequent()
+        if count < 2:
+            break
+        text.merge(pair, 256 + len(merges))
+        merges.append(pair)
+        if progress and (len(merges) % every == 0 or len(merges) == n_merges):
+            progress(len(merges), n_merges)
+    return merges
 
-    def add(pair, i, k):  # k is +1 or -1 occurrences of `pair`, at place i when +1
+
+class Pairs:
+    """A token list as a linked list, with the count of every adjacent pair and the places it occurs."""
+
+    def __init__(self, tokens):
+        self.tokens, n = tokens, len(tokens)
+        self.after = list(range(1, n + 1))  # the next live place, n past the end
+        self.before = list(range(-1, n - 1))
+        self.counts, self.where = {}, {}  # pair -> how many times it occurs; pair -> places (some stale)
+        for i in range(n - 1):
+            self.add((tokens[i], tokens[i + 1]), i, +1)
+        # (-count, pair): the top is the most frequent pair, the smallest of those tied. A merge pushes the
+        # pairs it made with their new counts; a count that shrank is put right when its entry comes to the top.
+        self.heap = [(-c, pair) for pair, c in self.counts.items()]
+        heapq.heapify(self.heap)
+
+    def add(self, pair, i, k):
+        """k = +1 or -1 occurrences of `pair`, at place i when +1."""
         if pair[0] < 0 or pair[1] < 0:
             return
-        c = counts.get(pair, 0) + k
+        c = self.counts.get(pair, 0) + k
         if c:
-            counts[pair] = c
-        else:  # gone from the text: forget it, so the search for the best pair stays short
-            del counts[pair], where[pair]
+            self.counts[pair] = c
+        else:  # gone from the text: forget it
+            del self.counts[pair], self.where[pair]
         if k > 0:
-            where.setdefault(pair, []).append(i)
+            self.where.setdefault(pair, []).append(i)
 
-    merges = []
-    while len(merges) < n_merges and counts:
-        top = max(counts.values())
-        if top < 2:
-            break
-        a, b = pair = min(p for p, c in counts.items() if c == top)
-        new = 256 + len(merges)
-        merges.append(pair)
-        for i in sorted(where[pair]):  # left to right, as the rule says
+    def most_frequent(self):
+        """(pair, count) of the most frequent pair, the smallest of those tied; (None, 0) if there is none."""
+        while self.heap:
+            c, pair = self.heap[0]
+            now = self.counts.get(pair, 0)
+            if now == -c:
+                return pair, now
+            heapq.heappop(self.heap)
+            if now > -c:
+                continue  # it grew since: a later entry holds its count
+            if now:
+                heapq.heappush(self.heap, (-now, pair))  # it shrank since: back in at its count
+        return None, 0
+
+    def merge(self, pair, new):
+        """Replace each occurrence of `pair` by the token `new`, from left to right."""
+        tokens, after, before, n = self.tokens, self.after, self.before, len(self.tokens)
+        a, b = pair
+        made = set()
+        for i in sorted(self.where[pair]):
             j = after[i]
             if tokens[i] != a or j == n or tokens[j] != b:
                 continue  # a stale place, or one an overlapping occurrence just took (the 2nd "aa" of "aaa")
             p, k = before[i], after[j]
             if p >= 0:
-                add((tokens[p], a), p, -1)
-                add((tokens[p], new), p, +1)
+                self.add((tokens[p], a), p, -1)
+                self.add((tokens[p], new), p, +1)
+                made.add((tokens[p], new))
             if k < n:
-                add((b, tokens[k]), j, -1)
-                add((new, tokens[k]), i, +1)
-            add(pair, i, -1)
+                self.add((b, tokens[k]), j, -1)
+                self.add((new, tokens[k]), i, +1)
+                made.add((new, tokens[k]))
+            self.add(pair, i, -1)
             tokens[i], tokens[j] = new, GONE
             after[i] = k
             if k < n:
                 before[k] = i
-        if progress and (len(merges) % every == 0 or len(merges) == n_merges):
-            progress(len(merges), n_merges)
-    return merges
+        for pair in made:
+            if pair in self.counts:
+                heapq.heappush(self.heap, (-self.counts[pair], pair))
 
 
 # --------------------------------------------------------------------------------------------------
