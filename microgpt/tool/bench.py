@@ -17,6 +17,7 @@ Cost per predicted token, forward (C = n_embd, L = n_layer, V = vocab_size, t = 
 the forward, the input gradients and the weight gradients. "ns/mult-add" divides the time by that.
 """
 
+import argparse
 import os
 import platform
 import random
@@ -94,9 +95,9 @@ class Run:
 
     def __init__(self, cfg, dataset=None):
         rng = random.Random(cfg.seed)
-        if dataset is None:
-            dataset = read_dataset(download.resolve(cfg.data, stream=sys.stderr), rng,
-                                   cfg.val_fraction)
+        if dataset is None:  # steps are timed, never evaluated: a file too small to hold any out is fine
+            dataset = read_dataset(download.resolve(cfg.data, stream=sys.stderr), rng, cfg.val_fraction,
+                                   need_held_out=False)
         self.model_config = cfg.model_config(dataset.tokenizer.vocab_size)
         self.init_state = rng.getstate()  # the weights are drawn from here, as train.py does
         self.cfg = cfg
@@ -252,6 +253,42 @@ def add_arguments(parser):
     add_torch_arguments(parser, "auto")
 
 
+# What each kind of benchmark reads. A flag it would ignore is refused (exit 2), as is a pair of which
+# one would silently override the other, rather than measuring something the user did not ask for.
+KINDS = {"bench": ("data", "steps", "scalar_steps", "textbook_steps", "quick", "full", "no_textbook"),
+         "bench --scaling": ("data", "quick", "workers", "seconds"),
+         "bench --whole-command": ("data", "quick", "full", "textbook_steps"),
+         "bench --engine torch": ("data", "quick", "device", "dtype")}
+OVERRIDES = (("quick", "full"), ("quick", "steps"), ("quick", "scalar_steps"), ("quick", "textbook_steps"),
+             ("quick", "seconds"), ("full", "scalar_steps"), ("full", "textbook_steps"))
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def kind(args):
+    """The kind of benchmark `args` asks for (a key of KINDS), once its flags are known to agree."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    given = [name for name in defaults if getattr(args, name, defaults[name]) != defaults[name]]
+    modes = [name for name in ("scaling", "whole_command", "engine") if name in given]
+    if len(modes) > 1:
+        raise MicroGPTError("%s are different benchmarks; choose one" % " and ".join(
+            "--engine torch" if m == "engine" else flag(m) for m in modes))
+    which = "bench --engine torch" if modes == ["engine"] else "bench %s" % flag(modes[0]) if modes else "bench"
+    for name in given:
+        if name not in modes and name not in KINDS[which]:
+            users = [k for k, takes in KINDS.items() if name in takes]
+            raise MicroGPTError("%s does not use %s (%s does); it takes %s" % (
+                which, flag(name), " and ".join(users), ", ".join(map(flag, KINDS[which]))))
+    for a, b in OVERRIDES:
+        if a in given and b in given:
+            raise MicroGPTError("%s and %s ask for different runs; give one of them" % (flag(a), flag(b)))
+    return which
+
+
 def run(args, out=None):
     out = out or sys.stdout
     args.data = args.data or ""  # the names dataset
@@ -387,9 +424,13 @@ def run_whole_command(args, say):
     for _ in range(1 if args.quick else 3):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "microgpt", "--data", os.path.abspath(path), "--quiet"], cwd=tmp,
-                           env=env, stdout=subprocess.DEVNULL, check=True)
+            done = subprocess.run([sys.executable, "-m", "microgpt", "--data", os.path.abspath(path), "--quiet"],
+                                  cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             ours.append(time.perf_counter() - start)
+        if done.returncode:  # the command refuses this file (too few documents to hold any out, ...): its words
+            said = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit %d" % done.returncode]
+            raise MicroGPTError("--whole-command times `microgpt --data %s`, which failed: %s" % (
+                path, said[-1].split(": error: ", 1)[-1].replace(os.path.abspath(path), path)))
         textbook.append(time_textbook(path, steps, run_.tokens)[1])
     say("the default command: %s s, median %.2f s" % (", ".join("%.2f" % t for t in ours), statistics.median(ours)))
     say("textbook (microgpt.py), 1000 steps: %s s, median %.1f s%s" % (

@@ -131,7 +131,11 @@ def cmd_train(args):
         return 0
     if preset:
         from ..speed.workers import usable_cores
-        given = {**PRESETS[preset][1], "workers": usable_cores(), **given}  # flags given override the preset
+        recipe = PRESETS[preset][1]
+        # the preset's workers are the fast and scalar engines' (the torch engine runs its processes under torchrun)
+        if given.get("engine", recipe.get("engine")) != "torch":
+            recipe = {**recipe, "workers": usable_cores()}
+        given = {**recipe, **given}  # flags given override the preset
     cfg = TrainConfig(**given)
     try:
         cfg.validate()
@@ -210,10 +214,14 @@ def add_bench(sub):
 
 
 def cmd_bench(args):
-    if args.engine == "torch":  # the torch engine against the fast one (torch_bench.py)
+    from . import bench
+    try:
+        which = bench.kind(args)
+    except MicroGPTError as e:  # flags that contradict each other, or one this benchmark would ignore
+        raise UsageError(e)
+    if which == "bench --engine torch":  # the torch engine against the fast one (torch_bench.py)
         from . import torch_bench
         return torch_bench.run(args)
-    from . import bench
     return bench.run(args)
 
 
