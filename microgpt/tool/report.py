@@ -39,7 +39,7 @@ from ..speed import engine, loops
 from . import checkpoint, svg
 from .console import visible
 from .files import read_bytes, write_atomic
-from .runs import CHECKPOINT, METRICS, read_metrics
+from .runs import CHECKPOINT, METRICS, looks_ours, read_metrics
 
 REPORT = "report.html"
 RELOAD = '<meta http-equiv="refresh" content="5">'  # while training: the browser fetches the page again
@@ -765,8 +765,13 @@ def page(run):
 
 
 def write(run):
-    """Write run.path/report.html (atomically: a reader sees the old page or the new one). Returns its path."""
-    path, text = os.path.join(run.path, REPORT), page(run)
+    """Write run.path/report.html (atomically: a reader sees the old page or the new one). Returns its path.
+    A report.html that no run wrote (the user's own, beside a checkpoint copied in) is never replaced."""
+    path = os.path.join(run.path, REPORT)
+    if os.path.lexists(path) and not looks_ours(path):
+        raise MicroGPTError("%s is not a page MicroGPT wrote, and the report would replace it; nothing was written: "
+                            "move it out of the folder, then run the report again" % path)
+    text = page(run)
     try:
         write_atomic(path, text)
     except OSError as e:

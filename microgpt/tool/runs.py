@@ -34,6 +34,7 @@ CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
 METRICS_LIMIT = 256 << 20
 LOCK = "run.lock"  # held by the one process writing the run
 REPORT = "report.html"  # report.REPORT, written into the run by training and by `microgpt report`
+EXPORT = "model.safetensors"  # what `microgpt export` writes beside the checkpoint unless told otherwise
 PENDING = ".metrics.jsonl.overwrite"  # an --overwrite run's metrics until its first save
 # what files.write_atomic leaves behind when killed mid-write: .<name>.<pid>.<hex>.tmp
 STRAY = re.compile(r"^\.(checkpoint\.json|metrics\.jsonl|config\.json|report\.html)\.\d+\.[0-9a-f]+\.tmp$")
@@ -85,7 +86,8 @@ def ours(config_path):
 # how each file a run writes begins: a user's own metrics.jsonl or report.html (or another tool's
 # checkpoint.json) must not be taken for a run's, and then overwritten as one
 HEADS = {CHECKPOINT: b'{"format": "microgpt-checkpoint"', METRICS: b'{"step": ', PENDING: b'{"step": ',
-         LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>"}
+         LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>",
+         EXPORT: b'{"__metadata__":{"format":"microgpt"'}  # after safetensors' 8 bytes of header length
 
 
 def looks_ours(path):
@@ -102,6 +104,8 @@ def looks_ours(path):
     name = os.path.basename(path)
     if name == REPORT:
         return head.startswith(HEADS[REPORT]) and b"<title>MicroGPT run " in head
+    if name == EXPORT:
+        return head[8:].startswith(HEADS[EXPORT])
     return head.startswith(HEADS[name]) or (not head and name in (METRICS, PENDING, LOCK))  # begun, nothing yet
 
 
@@ -118,6 +122,33 @@ def foreign_files(folder):
         return []
     return [n for n in names if not STRAY.match(n)
             and not (n in (METRICS, LOCK, REPORT, PENDING) and looks_ours(os.path.join(folder, n)))]
+
+
+def not_ours(folder):
+    """The files in `folder` that a run writes over (metrics.jsonl, config.json, report.html, run.lock)
+    but that no run wrote: a user's own, beside a checkpoint copied in. Sorted; [] if there are none."""
+    found = []
+    for name in (CONFIG, LOCK, METRICS, REPORT):
+        path = os.path.join(folder, name)
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            continue  # not there, or a link to nothing
+        if not regular or (name == LOCK and os.path.islink(path)):
+            continue  # a FIFO, a device, a folder, a link as run.lock: what reads it says what it is
+        if not (ours(path) if name == CONFIG else looks_ours(path)):
+            found.append(name)
+    return found
+
+
+def refuse_not_ours(folder, what):
+    """A one-line MicroGPTError if `what` (a run, a report) would replace a file in `folder` that no run wrote."""
+    found = not_ours(folder)
+    if found:
+        raise MicroGPTError("%s holds %s that MicroGPT did not write, and %s would replace %s; nothing was written: "
+                            "move %s out of the folder first" % (folder, " and ".join(found), what,
+                                                                 "them" if len(found) > 1 else "it",
+                                                                 "them" if len(found) > 1 else "it"))
 
 
 def identity(path):
@@ -274,6 +305,7 @@ class RunDir:
             shown = ", ".join(other[:3]) + (" and %d more" % (len(other) - 3) if len(other) > 3 else "")
             raise MicroGPTError("--out %s is not empty and is not a MicroGPT run (it holds %s); nothing was "
                                 "written: choose a new or empty folder with --out" % (self.path, shown))
+        refuse_not_ours(self.path, "a new run")  # a run's folder, but with a file of the user's in it
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as e:
@@ -293,6 +325,7 @@ class RunDir:
         `loaded` is identity() of the checkpoint as it was read, before the lock was ours: another
         process may have saved over it meanwhile, and continuing the old one would undo that run."""
         self.resuming = True
+        refuse_not_ours(self.path, "the resumed run")
 
         def open_log():
             if loaded is not None and identity(self.checkpoint) != loaded:
@@ -393,6 +426,18 @@ class RunDir:
                 write_atomic(self.config, self.pending_config)
         except OSError as e:
             raise self.unwritable(e)
+        self.remove_old_outputs()
+
+    def remove_old_outputs(self):
+        """What the replaced run made beside its checkpoint (its page, its export) no longer matches the
+        folder's run: removed, each only if its first bytes show that a run of ours wrote it."""
+        for name in (REPORT, EXPORT):
+            path = os.path.join(self.path, name)
+            if looks_ours(path):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
 
     def close(self):
         if self.log_file:
