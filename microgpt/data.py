@@ -185,10 +185,12 @@ class Dataset:
 
     format = "lines"
 
-    def __init__(self, raw, path, rng, val_fraction, need_held_out=True, tokenizer=None, docs=None):
+    def __init__(self, raw, path, rng, val_fraction, need_held_out=True, tokenizer=None, docs=None,
+                 block_size=None):
         """`raw`: the file's bytes; `path`: where they were read from, for errors and the checkpoint;
-        `docs`: its documents, if already parsed from `raw`; `tokenizer`: see make_tokenizer."""
-        self.path = path
+        `docs`: its documents, if already parsed from `raw`; `tokenizer`: see make_tokenizer;
+        `block_size`: the model's context, if known (see frame)."""
+        self.path, self.block_size, self.cut = path, block_size, {}
         self.sha256 = hashlib.sha256(raw).hexdigest()
         self.docs = list(docs) if docs is not None else parse_docs(raw, path)
         rng.shuffle(self.docs)
@@ -197,11 +199,25 @@ class Dataset:
 
     def batch(self, step, batch_size, rng=None):
         """The framed documents of step `step`: the next batch_size of them (batch_docs); no random draw."""
-        return [self.tokenizer.frame(doc) for doc in batch_docs(self.train_docs, step, batch_size)]
+        return [self.frame(doc) for doc in batch_docs(self.train_docs, step, batch_size)]
 
     def held_out(self, limit=0):
         """The first `limit` held-out documents (0: all), framed: what the held-out loss is the mean over."""
-        return [self.tokenizer.frame(doc) for doc in (self.val_docs[:limit] if limit else self.val_docs)]
+        return [self.frame(doc) for doc in (self.val_docs[:limit] if limit else self.val_docs)]
+
+    def frame(self, doc):
+        """tokenizer.frame(doc), cut to the block_size + 1 tokens the model reads of it (model.loss), so
+        that a step costs what it reads, whatever the document's length: the character tokenizer makes
+        one token per character and frames only the characters read; another (BPE) may merge across any
+        cut, so a long document is framed whole once and its cut kept."""
+        B = self.block_size
+        if B is None or len(doc) <= 2 * (B + 1):  # short: framing it all costs no more than reading it
+            return self.tokenizer.frame(doc)
+        if type(self.tokenizer) is Tokenizer:
+            return self.tokenizer.frame(doc[:B])[:B + 1]
+        if doc not in self.cut:
+            self.cut[doc] = self.tokenizer.frame(doc)[:B + 1]
+        return self.cut[doc]
 
     @property
     def num_held_out(self):
@@ -296,6 +312,6 @@ def make_dataset(raw, path, rng, format, val_fraction, block_size, need_held_out
     if format == "text":
         dataset = TextDataset(raw, path, val_fraction, block_size, need_held_out, tokenizer, text)
     else:
-        dataset = Dataset(raw, path, rng, val_fraction, need_held_out, tokenizer, docs)
+        dataset = Dataset(raw, path, rng, val_fraction, need_held_out, tokenizer, docs, block_size)
     dataset.why = why
     return dataset

@@ -141,19 +141,23 @@ def warn_time(seconds, what, err=None):
               % (what, duration(seconds), NS_PER_MAC), file=err or sys.stderr)
 
 
-def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True, steps_done=0):
+def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True, steps_done=0, longest=None):
     """Before a run: refuse one that cannot fit in memory or whose checkpoint could not be read back,
     warn about one longer than an hour.
 
     Before the data is read, vocab_size 2 and documents of 2 positions are the least any data could
     give: what is refused then is refused whatever the data. Called again with the data's real figures
-    (T the mean predicted positions per document), it also warns about the time of the steps to go.
-    The torch engine's tensors (8 bytes a number, maybe on a GPU) are not what is counted here."""
+    (T the mean predicted positions per document, `longest` the most of any), it also warns about the
+    time of the steps to go: the time from the mean, the memory from the longest (one shard may hold it,
+    and its tape grows as T^2 in attention). The torch engine's tensors (8 bytes a number, maybe on a
+    GPU) are not what is counted here."""
     config = cfg.model_config(vocab_size)
     if cfg.engine == "torch":
         return check_checkpoint(config, cfg.optimizer)
     T = min(T, config.block_size)
-    need = training_memory(config, cfg.batch_size, T, cfg.workers, cfg.optimizer, val_positions, engine=cfg.engine)
+    longest = min(max(T, longest or T), config.block_size)
+    need = training_memory(config, cfg.batch_size, longest, cfg.workers, cfg.optimizer, val_positions,
+                           engine=cfg.engine)
     check_memory(need, "a run of %s%s" % (describe(config, cfg.batch_size),
                                           " on the scalar engine" if cfg.engine == "scalar" else ""))
     check_checkpoint(config, cfg.optimizer)
@@ -182,7 +186,9 @@ def check_dataset(cfg, dataset, err=None, steps_done=0):
     block = cfg.block_size
     T = sum(min(block, len(d) + 1) for d in dataset.train_docs) / max(1, len(dataset.train_docs))
     val = sum(min(block, len(d) + 1) for d in dataset.val_docs)
-    check_training(cfg, dataset.tokenizer.vocab_size, max(2, round(T)), err, val, steps_done=steps_done)
+    longest = min(block, max(len(d) for d in dataset.train_docs) + 1)
+    check_training(cfg, dataset.tokenizer.vocab_size, max(2, round(T)), err, val, steps_done=steps_done,
+                   longest=longest)
 
 
 def check_model(config, what, batch_size=1, err=None):

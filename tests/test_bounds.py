@@ -1,0 +1,85 @@
+"""Bounds whatever the data (issue 18): one very long document among short ones is costed by its own
+length and framed a context at a time; the report's size has a ceiling; the download's deadline covers
+the name lookup; a worker stopped in the middle of sending its gradients cannot hang the run."""
+
+import random
+
+import pytest
+from conftest import first_names
+
+from microgpt import data
+from microgpt.bpe import BPETokenizer
+from microgpt.config import TrainConfig
+from microgpt.errors import MicroGPTError
+from microgpt.model import GPT
+from microgpt.scalar_engine import loss_only
+from microgpt.tool import cost
+from microgpt.tool.files import read_dataset
+
+
+def with_long_line(folder, length, n=300):
+    """A data file of n names and one line of `length` characters, the alphabet over and over."""
+    path = first_names(folder, n)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(("abcdefghijklmnopqrstuvwxyz" * (length // 26 + 1))[:length] + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# one very long document
+
+def test_the_memory_check_counts_the_longest_document(tmp_path, monkeypatch):
+    """A 3000-character line among names: the mean document is ~8 positions, but the shard that holds the
+    line keeps a tape of 3001 positions, with attention weights growing as their square."""
+    cfg = TrainConfig(data=with_long_line(tmp_path, 3000), block_size=4096, val_fraction=0, format="lines")
+    dataset = read_dataset(cfg.data, random.Random(cfg.seed), cfg.val_fraction, format="lines",
+                           block_size=cfg.block_size)
+    config = cfg.model_config(dataset.tokenizer.vocab_size)
+    mean = sum(len(d) + 1 for d in dataset.train_docs) / len(dataset.train_docs)
+    by_mean = cost.training_memory(config, cfg.batch_size, round(mean))
+    by_longest = cost.training_memory(config, cfg.batch_size, 3001)
+    assert by_longest > 2 * by_mean
+    monkeypatch.setattr(cost, "physical_memory", lambda: (by_mean + by_longest) // 2)
+    with pytest.raises(MicroGPTError, match="would need about"):
+        cost.check_dataset(cfg, dataset)
+    monkeypatch.setattr(cost, "physical_memory", lambda: 2 * by_longest)
+    cost.check_dataset(cfg, dataset)  # and with the memory it needs, it goes on
+
+
+class Counting:
+    """A tokenizer's encode that notes the length of every text it is given."""
+
+    def __init__(self, monkeypatch, cls):
+        self.lengths, real = [], cls.encode
+
+        def encode(tokenizer, text):
+            self.lengths.append(len(text))
+            return real(tokenizer, text)
+        monkeypatch.setattr(cls, "encode", encode)
+
+
+@pytest.mark.parametrize("kind", ["characters", "bpe"])
+def test_a_step_frames_only_the_context_of_a_long_document(tmp_path, monkeypatch, kind):
+    """A line of a million characters, trained with block_size 16: each step reads 17 of its tokens, and
+    frames no more than that (BPE, which may merge across any cut, frames it whole once). The framed
+    batch is the whole framing cut where the model stops reading it: the same loss, to the bit."""
+    path = with_long_line(tmp_path, 10 ** 6, n=20)
+    B = 16
+    tokenizer = BPETokenizer([(97, 98), (256, 99)]) if kind == "bpe" else None
+    dataset = read_dataset(path, random.Random(0), 0.0, format="lines", block_size=B, tokenizer=tokenizer)
+    long_doc = max(dataset.train_docs, key=len)
+    counting = Counting(monkeypatch, type(dataset.tokenizer))
+    batches = [dataset.batch(step, 7) for step in range(9)]  # 63 documents: the 21 three times over
+    assert max(counting.lengths) <= B if kind == "characters" else counting.lengths.count(len(long_doc)) == 1
+    whole = dataset.tokenizer.frame(long_doc)
+    framed = [tokens for batch in batches for tokens in batch if tokens[-1] != dataset.tokenizer.bos]  # cut
+    assert framed and all(tokens == whole[:B + 1] for tokens in framed)
+    model = GPT(TrainConfig(block_size=B, n_embd=8, n_head=2).model_config(dataset.tokenizer.vocab_size),
+                random.Random(1))
+    assert loss_only(model, [framed[0]]) == loss_only(model, [whole])
+
+
+def test_short_documents_are_framed_as_before(tmp_path):
+    path = first_names(tmp_path, 300)
+    dataset = read_dataset(path, random.Random(0), 0.1, format="lines", block_size=16)
+    assert dataset.batch(3, 40) == [dataset.tokenizer.frame(d) for d in data.batch_docs(dataset.train_docs, 3, 40)]
