@@ -96,6 +96,16 @@ def start_token(tokenizer):
     return ids[0] if len(ids) == 1 else tokenizer.bos
 
 
+def read(feed, tokens):
+    """Feed `tokens` in turn and return the logits after the last; a decoder that can read them all in one
+    pass (for the same numbers) offers feed.many."""
+    if hasattr(feed, "many"):
+        return feed.many(tokens)
+    for t in tokens:
+        logits = feed(t)
+    return logits
+
+
 def continue_text(model, tokenizer, rng, length, temperature=0.5, prompt="", top_k=0, decoder=None):
     """Yield the ids of `length` tokens that follow `prompt` (after start_token), one at a time as drawn.
 
@@ -107,8 +117,7 @@ def continue_text(model, tokenizer, rng, length, temperature=0.5, prompt="", top
     start = decoder or scalar_engine.decoder
     window = ([start_token(tokenizer)] + tokenizer.encode(prompt))[-block_size:]
     feed = start(model)
-    for t in window:
-        logits = feed(t)
+    logits = read(feed, window)
     for i in range(length):
         token = draw(model, logits, rng, temperature, top_k)
         yield token
@@ -117,8 +126,7 @@ def continue_text(model, tokenizer, rng, length, temperature=0.5, prompt="", top
         if len(window) == block_size:  # the window slides: read it again from the start
             window = window[1:] + [token]
             feed = start(model)
-            for t in window:
-                logits = feed(t)
+            logits = read(feed, window)
         else:
             window.append(token)
             logits = feed(token)

@@ -13,6 +13,7 @@ from microgpt.tool import download
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the names dataset is never inside the repository: a copy beside it is one of the places it is looked for
 NAMES = os.path.join(os.path.dirname(ROOT), "shared", "data", "names.txt")
+SHAKESPEARE = os.path.join(os.path.dirname(ROOT), "shared", "data", "tinyshakespeare.txt")  # never downloaded by tests
 # The user's own settings, read as pytest loads this file: for every test the autouse fixture `no_download`
 # below points the cache and the download address somewhere harmless.
 USER_NAMES_FILE = os.path.abspath(os.environ["MICROGPT_NAMES_FILE"]) if os.environ.get("MICROGPT_NAMES_FILE") else None
@@ -80,6 +81,26 @@ def first_names(folder, n, filename="tiny.txt"):
     return path
 
 
+def shakespeare_file():
+    """Path of Tiny Shakespeare beside the repository (../shared/data/tinyshakespeare.txt, byte for byte the
+    original); a test that needs it and cannot have it fails, saying where to put it."""
+    if not download.is_cached(SHAKESPEARE, "shakespeare"):
+        pytest.fail("Tiny Shakespeare is needed at %s (%d bytes, SHA-256 %s): download it from %s"
+                    % (SHAKESPEARE, download.DATASETS["shakespeare"].size, download.DATASETS["shakespeare"].sha256,
+                       download.DATASETS["shakespeare"].url), pytrace=False)
+    return SHAKESPEARE
+
+
+def shakespeare_slice(folder, n, filename="shakespeare.txt"):
+    """A data file in `folder` of the first n characters of Tiny Shakespeare."""
+    with open(shakespeare_file(), encoding="utf-8") as f:
+        text = f.read(n)
+    path = os.path.join(str(folder), filename)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return path
+
+
 @pytest.fixture
 def tiny(tmp_path):
     """The first 300 names: big enough to split and to learn from, small enough to train in a blink."""
@@ -101,6 +122,7 @@ def no_download(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MICROGPT_CACHE_DIR", str(tmp_path_factory.mktemp("empty-cache")))
         mp.setenv("MICROGPT_NAMES_URL", closed_port_url())
+        mp.setenv("MICROGPT_SHAKESPEARE_URL", closed_port_url("/input.txt"))
         yield
 
 

@@ -498,4 +498,5 @@ def test_a_run_of_a_million_samples_gets_a_page_of_200(monkeypatch):
             num_samples, temperature = 10 ** 12, 0.5
         ck = type("ck", (), {"rng_state": __import__("random").Random(1).getstate()})
         model = tokenizer = decoder = None
+        text = False  # a run of lines: names, not passages
     assert report.draw_samples(Run) == ["ann"] * report.MOST_SAMPLES and len(drawn) == report.MOST_SAMPLES

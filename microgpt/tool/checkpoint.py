@@ -19,7 +19,9 @@ MicroGPTError line naming the file and the field.
 Format, version 1 (keys in this order; the big arrays come last so `head -c 600` shows the rest):
   format "microgpt-checkpoint", version 1, step (optimizer steps taken),
   config (the training configuration, see train.TrainConfig), model (model.GPTConfig),
-  vocab (the characters; BOS is token len(vocab)), data {path, sha256, num_docs},
+  vocab (the characters; BOS is token len(vocab)), then only with config.tokenizer bpe: merges (the
+  BPE merges in order, [[a, b], ...]: token 256 + i is merges[i], BOS is 256 + len(merges); vocab is []),
+  data {path, sha256, num_docs} (config.format lines) or {path, sha256, num_chars} (text),
   rng [version, 625 ints, gauss_next] (random.Random.getstate() as JSON),
   optimizer {name, t, m, v} (Adam's moments as flat lists in the order of `weights`; {name} for SGD),
   weights {name: {shape: [rows, cols], data: [rows*cols floats, row-major]}} in model.param_shapes order.
@@ -33,8 +35,9 @@ import random
 import re
 from dataclasses import asdict, dataclass, fields
 
+from ..bpe import BPETokenizer
 from ..config import TrainConfig
-from ..data import Dataset
+from ..data import Tokenizer, make_dataset
 from ..errors import MicroGPTError
 from ..model import GPT, GPTConfig, param_shapes
 from ..optim import make_optimizer
@@ -43,8 +46,10 @@ from .files import json_text, read_bytes, write_atomic
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
 RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
-# config fields added since version 1 was first written: an older checkpoint ran with their defaults
-LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype")
+# config fields added since version 1 was first written: an older checkpoint ran with their defaults, or
+# with what OLDER says where that is not today's default (every run read its data as lines then)
+LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype", "tokenizer", "vocab_size", "format")
+OLDER = {"format": "lines"}
 # A checkpoint is read whole. Its size is ~66 bytes per parameter (weight, Adam's m and v, as ~22 characters
 # of JSON each), so 256 MiB holds ~4 million parameters: more than the pure-Python engines train in days
 # (n_embd 256 and 5 layers). json.loads takes ~4 times the file's size in memory while it reads.
@@ -67,6 +72,20 @@ class Checkpoint:
     rng_state: tuple  # ready for random.Random.setstate
     optimizer: dict
     params: list  # one flat list in model.GPT's layout
+    merges: list = None  # a BPE tokenizer's [[a, b], ...], vocab then []; None for the char tokenizer
+
+
+def vocabulary(tokenizer):
+    """(vocab, merges), as a checkpoint keeps `tokenizer`: the char tokenizer's characters, or the merges
+    of a BPE one."""
+    if isinstance(tokenizer, BPETokenizer):
+        return [], [list(pair) for pair in tokenizer.merges]
+    return list(tokenizer.chars), None
+
+
+def tokenizer_of(ck):
+    """The tokenizer `ck` was trained with, as it was: its merges are never learnt again."""
+    return Tokenizer(ck.vocab) if ck.merges is None else BPETokenizer(ck.merges)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -80,8 +99,11 @@ def to_json(ck):
         offset += rows * cols
     version, words, gauss_next = ck.rng_state
     doc = {"format": FORMAT, "version": VERSION, "step": ck.step, "config": asdict(ck.config),
-           "model": asdict(ck.model), "vocab": list(ck.vocab), "data": ck.data,
-           "rng": [version, list(words), gauss_next], "optimizer": ck.optimizer, "weights": weights}
+           "model": asdict(ck.model), "vocab": list(ck.vocab)}
+    if ck.merges is not None:
+        doc["merges"] = [list(pair) for pair in ck.merges]
+    doc.update({"data": ck.data, "rng": [version, list(words), gauss_next], "optimizer": ck.optimizer,
+                "weights": weights})
     return json_text(doc, allow_nan=False)
 
 
@@ -144,7 +166,7 @@ def parse(doc):
         raise MicroGPTError("checkpoint version %s, but this MicroGPT reads version %d"
                             % (shown(doc.get("version")), VERSION))
     expect_keys(doc, ("format", "version", "step", "config", "model", "vocab", "data", "rng", "optimizer",
-                      "weights"), "the checkpoint")
+                      "weights") + ("merges",) * ("merges" in doc), "the checkpoint")
     step = whole(doc["step"], "step")
     config = parse_config(doc["config"])
     if step > config.steps:  # a run stops at its steps; a resume with more steps stores the new total
@@ -152,7 +174,7 @@ def parse(doc):
     model = parse_model(doc["model"])
     if model != config.model_config(model.vocab_size):
         raise MicroGPTError("the model (%s) does not match the config stored with it" % describe_model(model))
-    vocab = parse_vocab(doc["vocab"], model.vocab_size)
+    vocab, merges = parse_tokenizer(doc, config, model.vocab_size)
     data = parse_data(doc["data"])
     rng_state = parse_rng(doc["rng"])
     params = parse_weights(doc["weights"], model)
@@ -162,7 +184,7 @@ def parse(doc):
                             % (shown(optimizer["name"]), shown(config.optimizer)))
     if optimizer["name"] == "adam" and optimizer["t"] != step:
         raise MicroGPTError("Adam has taken %d steps but the checkpoint says %d" % (optimizer["t"], step))
-    return Checkpoint(step, config, model, vocab, data, rng_state, optimizer, params)
+    return Checkpoint(step, config, model, vocab, data, rng_state, optimizer, params, merges)
 
 
 def describe_model(model):
@@ -220,7 +242,7 @@ def parse_config(d):
     """The training configuration, checked field by field against TrainConfig's types and ranges."""
     names = [f.name for f in fields(TrainConfig)]
     expect_dict(d, "config")
-    d = dict({name: getattr(TrainConfig, name) for name in LATER_FIELDS}, **d)
+    d = dict({name: OLDER.get(name, getattr(TrainConfig, name)) for name in LATER_FIELDS}, **d)
     expect_keys(d, names, "config")
     for name in names:
         value, kind = d[name], type(getattr(TrainConfig, name))
@@ -253,15 +275,17 @@ def parse_model(value):
     return GPTConfig(**value).validate()
 
 
-def parse_vocab(value, vocab_size):
+def parse_vocab(value, vocab_size, text=False):
+    """The characters of a char vocabulary; a text's may hold "\n", the line break data.read_text leaves."""
     if not isinstance(value, list) or not all(isinstance(ch, str) and len(ch) == 1 for ch in value):
         raise MicroGPTError("vocab must be a list of single characters")
     for i, ch in enumerate(value):
         # a lone surrogate is half of a UTF-16 pair (printing one fails); a line break ends a document
         if 0xD800 <= ord(ch) <= 0xDFFF:
             raise MicroGPTError("vocab[%d] is %s, a lone UTF-16 surrogate, which no UTF-8 text holds" % (i, shown(ch)))
-        if ch in "\r\n":
-            raise MicroGPTError("vocab[%d] is %s, a line break, which no document holds" % (i, shown(ch)))
+        if ch in "\r\n" and not (text and ch == "\n"):
+            raise MicroGPTError("vocab[%d] is %s, a line break, which no %s holds"
+                                % (i, shown(ch), "text read by MicroGPT" if text else "document"))
     if len(set(value)) != len(value):
         raise MicroGPTError("vocab has repeated characters")
     if len(value) + 1 != vocab_size:
@@ -270,13 +294,61 @@ def parse_vocab(value, vocab_size):
     return value
 
 
+def parse_tokenizer(doc, config, vocab_size):
+    """(vocab, merges) of config.tokenizer: the characters and None (char; every checkpoint from before
+    BPE), or [] and the merges (bpe)."""
+    if config.tokenizer == "char":
+        if "merges" in doc:
+            raise MicroGPTError("merges are for a BPE tokenizer, but config.tokenizer is char")
+        return parse_vocab(doc["vocab"], vocab_size, config.format == "text"), None
+    if "merges" not in doc:
+        raise MicroGPTError("config.tokenizer is bpe, but the checkpoint has no merges")
+    if doc["vocab"] != []:
+        raise MicroGPTError("vocab must be [] with a BPE tokenizer (its tokens are bytes and merges), got %s"
+                            % shown(doc["vocab"]))
+    if vocab_size > config.vocab_size:
+        raise MicroGPTError("model.vocab_size is %d, more than config.vocab_size, %d" % (vocab_size, config.vocab_size))
+    return [], parse_merges(doc["merges"], vocab_size)
+
+
+def parse_merges(value, vocab_size):
+    """The merges, each a pair of earlier tokens: [a, b] with a, b < 256 + its index."""
+    if vocab_size < 257:
+        raise MicroGPTError("model.vocab_size is %d, but a BPE tokenizer has 257 tokens or more (256 bytes and BOS)"
+                            % vocab_size)
+    if not isinstance(value, list):
+        raise MicroGPTError("merges must be a list of [a, b] pairs, got %s" % shown(value))
+    if len(value) + 257 != vocab_size:
+        raise MicroGPTError("merges has %d pairs, so vocab_size should be %d (256 bytes, the merges and BOS), but "
+                            "the model says %d" % (len(value), len(value) + 257, vocab_size))
+    spelt = [1] * 256  # the bytes each token stands for, counted before any is made: a damaged list that
+    total = 256        # merges a token with itself again and again would spell 2**n bytes
+    for i, pair in enumerate(value):
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(type(t) is int and 0 <= t < 256 + i for t in pair)):
+            raise MicroGPTError("merges[%d] is %s, not a pair of earlier tokens (each below %d)" % (i, shown(pair),
+                                                                                                 256 + i))
+        spelt.append(spelt[pair[0]] + spelt[pair[1]])
+        total += spelt[-1]
+        if total > SIZE_LIMIT:
+            raise MicroGPTError("merges spell more than %d bytes in all, more than any text a checkpoint's "
+                                "tokenizer could have been learnt from" % SIZE_LIMIT)
+    try:
+        BPETokenizer(value)
+    except MicroGPTError as e:  # a repeated pair
+        raise MicroGPTError("merges: %s" % e)
+    return value
+
+
 def parse_data(value):
-    """The identity of the training data: {path, sha256, num_docs}, as data.Dataset.info() wrote it."""
-    expect_keys(value, ("path", "sha256", "num_docs"), "data")
+    """The identity of the training data: {path, sha256, num_docs} (lines) or {path, sha256, num_chars}
+    (text), as the dataset's info() wrote it."""
+    count = "num_chars" if isinstance(value, dict) and "num_chars" in value else "num_docs"
+    expect_keys(value, ("path", "sha256", count), "data")
     for name in ("path", "sha256"):
         if not isinstance(value[name], str):
             raise MicroGPTError("data.%s must be a string, got %s" % (name, shown(value[name])))
-    whole(value["num_docs"], "data.num_docs")
+    whole(value[count], "data." + count)
     return value
 
 
@@ -360,7 +432,10 @@ def training_data(ck, path=None):
     if hashlib.sha256(raw).hexdigest() != ck.data.get("sha256"):
         raise MicroGPTError("%s has changed since training" % path)
     # a run trained before a held-out share of no documents was refused goes on as it began: without one
-    dataset = Dataset(raw, path, random.Random(ck.config.seed), ck.config.val_fraction, need_held_out=False)
-    if dataset.tokenizer.chars != ck.vocab:
+    bpe = None if ck.merges is None else tokenizer_of(ck)  # the char tokenizer is made again, and compared
+    cfg = ck.config
+    dataset = make_dataset(raw, path, random.Random(cfg.seed), cfg.format, cfg.val_fraction, cfg.block_size,
+                           need_held_out=False, tokenizer=bpe)
+    if bpe is None and dataset.tokenizer.chars != ck.vocab:
         raise MicroGPTError("the vocabulary of %s does not match the checkpoint's" % path)
     return dataset

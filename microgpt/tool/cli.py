@@ -1,4 +1,4 @@
-"""The command line: `microgpt [train|sample|report|bench|kernels|export] [flags]`. It fills a config and
+"""The command line: `microgpt [train|sample|report|bench|kernels|export|gradcheck] [flags]`. It fills a config and
 calls the library; no logic here.
 
 Errors the user can fix come back as MicroGPTError and are printed as one line on stderr (exit 1); a bad
@@ -15,10 +15,11 @@ try:
     import signal
 
     from .. import __version__
-    from ..config import ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+    from ..config import BPE_VOCAB_SIZE, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TOKENIZERS, TrainConfig
+    from ..data import FORMATS
     from ..errors import MicroGPTError
-    from . import cost, report, runs, sampling, training
-    from .console import silence, write
+    from . import cost, flags, report, runs, sampling, training
+    from .console import ignore_stops, like_ctrl_c, silence, stopped_by, write
     from .flags import COUNT_CAP, SEED, SIZE_CAP, add_torch_arguments, number, path, temperature, typed, workers_count
 except KeyboardInterrupt:
     sys.stderr.write("%s: interrupted\n" % ("python -m microgpt" if sys.argv[0].endswith("__main__.py")
@@ -26,7 +27,7 @@ except KeyboardInterrupt:
     raise SystemExit(130)
 
 PROG = "microgpt"
-COMMANDS = ("train", "sample", "bench", "kernels", "report", "export")
+COMMANDS = ("train", "sample", "bench", "kernels", "report", "export", "gradcheck")
 
 
 class UsageError(Exception):
@@ -42,11 +43,19 @@ def add_train(sub):
     d = TrainConfig()
     # flags not given stay out of the namespace (SUPPRESS), so --resume knows what the user asked to change
     p = sub.add_parser("train", help="train a model and print samples (the default command)",
-                       description="Train a GPT on a text file (one document per line), keep the run in a "
-                                   "directory (checkpoint.json, metrics.jsonl, config.json) and print samples.",
+                       description="Train a GPT on a text file (one document per line, or one continuous text), "
+                                   "keep the run in a directory (checkpoint.json, metrics.jsonl, config.json) and "
+                                   "print samples.",
                        argument_default=argparse.SUPPRESS)
     p.add_argument("--data", metavar="FILE", type=path("data file"),
-                   help="UTF-8 text file, one document per line (default: the names dataset, downloaded once)")
+                   help="a UTF-8 text file, or a dataset by name, downloaded once: names (the default) or "
+                        "shakespeare (Tiny Shakespeare); a file called so is ./names, ./shakespeare")
+    p.add_argument("--format", choices=FORMATS,
+                   help="lines: each non-empty line is a document between BOS tokens; text: the file is one "
+                        "stream of tokens, trained on in windows of block_size + 1 at random places, its last "
+                        "--val-fraction held out; auto (default): text when more than half of the lines are "
+                        "longer than block_size - 1 characters (they would not fit the context), and for --data "
+                        "shakespeare; lines otherwise")
     g = p.add_argument_group("run directory")
     g.add_argument("--out", metavar="DIR", type=path("run directory"),
                    help="keep the run here (default: runs/<data file name>, e.g. runs/names; if that holds a run "
@@ -58,21 +67,26 @@ def add_train(sub):
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="a measured recipe for the names data; any flag given as well overrides it: %s"
                         % "; ".join("%s: %s" % (name, PRESETS[name][0]) for name in sorted(PRESETS)))
+    add_tokenizer_flags(p)
     add_model_and_training_flags(p, d)
     add_reporting_flags(p, d)
     p.set_defaults(func=cmd_train)
 
 
+def add_tokenizer_flags(p):
+    g = p.add_argument_group("tokenizer")
+    g.add_argument("--tokenizer", choices=TOKENIZERS,
+                   help="char (default): a token for each character of the data; bpe: byte-level BPE learnt from "
+                        "the training part, whose tokens are bytes and frequent runs of them, so any UTF-8 text "
+                        "can be encoded")
+    g.add_argument("--vocab-size", metavar="N", type=number(int, 257, SIZE_CAP),
+                   help="with --tokenizer bpe: tokens in all, the 256 bytes, the merges and BOS (default %d)"
+                        % BPE_VOCAB_SIZE)
+
+
 def add_model_and_training_flags(p, d):
-    g = p.add_argument_group("model")
+    flags.add_model_arguments(p, d)
     n = dict(metavar="N")
-    g.add_argument("--n-layer", type=number(int, 1, SIZE_CAP), help="transformer blocks (default %s)" % d.n_layer, **n)
-    g.add_argument("--n-embd", type=number(int, 1, SIZE_CAP), help="embedding width (default %s)" % d.n_embd, **n)
-    g.add_argument("--n-head", type=number(int, 1, SIZE_CAP), help="attention heads; must divide --n-embd (default %s)"
-                   % d.n_head, **n)
-    g.add_argument("--block-size", type=number(int, 2, SIZE_CAP),
-                   help="context length in tokens (default %s)" % d.block_size,
-                   **n)
     g = p.add_argument_group("training")
     g.add_argument("--steps", metavar="N", type=number(int, 1, COUNT_CAP),
                    help="optimizer steps in the whole run, the length of the lr schedule (default %s)" % d.steps)
@@ -117,8 +131,8 @@ def add_reporting_flags(p, d):
     g.add_argument("--temperature", metavar="X", type=temperature,
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
     g.add_argument("--num-samples", metavar="N", type=number(int, 0, COUNT_CAP),
-                   help="how many documents to write (default %s)"
-                   % d.num_samples)
+                   help="how many samples to write: documents, or passages of a text, 4 x block_size tokens each "
+                        "(default %s)" % d.num_samples)
 
 
 def cmd_train(args):
@@ -155,18 +169,23 @@ def add_sample(sub):
                        help="run directory holding checkpoint.json (default: the run trained last under "
                             "runs/, else runs/names)")
     where.add_argument("--checkpoint", metavar="FILE", type=path("checkpoint file"), help="a checkpoint file")
-    p.add_argument("--num-samples", metavar="N", type=number(int, 0, COUNT_CAP), default=20,
-                   help="(default %(default)s)")
+    p.add_argument("--num-samples", metavar="N", type=number(int, 0, COUNT_CAP), default=None,
+                   help="(default 20 documents, or 1 passage of a text)")
     p.add_argument("--temperature", metavar="X", type=temperature, default=0.5,
                    help="softmax temperature; 0 always takes the likeliest token (default %(default)s)")
     p.add_argument("--top-k", metavar="N", type=number(int, 0, SIZE_CAP), default=0,
                    help="draw only from the k likeliest tokens; 0 = all (default %(default)s)")
     p.add_argument("--prompt", metavar="TEXT", default="", type=typed, help="the start of every sample (default: none)")
+    p.add_argument("--length", metavar="N", type=number(int, 1, COUNT_CAP), default=None,
+                   help="a model of a text (format text) writes N tokens after the prompt, as long as asked: "
+                        "past the context it reads the last block_size of them; each is printed as it comes "
+                        "(default %d)" % sampling.TEXT_LENGTH)
     p.add_argument("--seed", metavar="N", type=SEED, default=None,
                    help="random seed (default: continue the checkpoint's random stream, which repeats the "
                         "samples its training run printed)")
     p.add_argument("--max-len", metavar="N", type=number(int, 1, SIZE_CAP), default=None,
-                   help="most characters per sample, prompt included (default: the context, block_size)")
+                   help="most tokens per sample, prompt included: characters with the char tokenizer (default: "
+                        "the context, block_size)")
     p.add_argument("--engine", choices=("fast", "torch"), default="fast",
                    help="fast (default) or torch, whichever engine trained the checkpoint")
     add_torch_arguments(p, "auto")
@@ -178,7 +197,8 @@ def cmd_sample(args):
         raise UsageError("--device and --dtype are for --engine torch")
     path = sampling.checkpoint_path(args.run or runs.last_run(), args.checkpoint)
     sampling.sample_checkpoint(path, args.num_samples, args.temperature, args.top_k, args.prompt, args.seed,
-                             args.max_len, engine=args.engine, device=args.device, dtype=args.dtype)
+                             args.max_len, engine=args.engine, device=args.device, dtype=args.dtype,
+                             length=args.length)
     return 0
 
 
@@ -290,6 +310,33 @@ def cmd_export(args):
     return 0
 
 
+def add_gradcheck(sub):
+    p = sub.add_parser("gradcheck", help="check every engine's gradients against finite differences",
+                       description="Build a model of this size and a tiny batch of random documents, and compare "
+                                   "each engine's gradient of every weight matrix with central finite differences "
+                                   "of the loss (docs/change-the-model.md). Exit 1 if one is off.",
+                       argument_default=argparse.SUPPRESS)
+    flags.add_model_arguments(p, TrainConfig())
+    p.add_argument("--vocab-size", metavar="N", type=number(int, 2, SIZE_CAP), default=27,
+                   help="tokens, BOS included (default %(default)s)")
+    p.add_argument("--entries", metavar="N", type=number(int, 0, SIZE_CAP), default=10,
+                   help="entries checked per matrix, drawn at random; 0 = all (default %(default)s)")
+    p.add_argument("--seed", metavar="N", type=SEED,
+                   help="random seed: weights, documents, entries (default %s)" % TrainConfig.seed)
+    p.set_defaults(func=cmd_gradcheck)
+
+
+def cmd_gradcheck(args):
+    from . import gradcheck
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in ("n_layer", "n_embd", "n_head", "block_size",
+                                                                        "seed")})
+    try:
+        config = cfg.model_config(args.vocab_size).validate()
+    except MicroGPTError as e:
+        raise UsageError(e)
+    return gradcheck.run(config, cfg.seed, args.entries)
+
+
 def make_parser(prog=PROG):
     parser = Parser(prog=prog, description="MicroGPT: a GPT that trains and samples in pure Python.")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -300,6 +347,7 @@ def make_parser(prog=PROG):
     add_bench(sub)
     add_kernels(sub)
     add_export(sub)
+    add_gradcheck(sub)
     return parser
 
 
@@ -327,7 +375,8 @@ def main(argv=None, prog=PROG):
             raise UsageError("unknown command %r: choose from %s (see %s --help)"
                              % (argv[0], ", ".join(COMMANDS), prog))
         args = parser.parse_args(argv)
-        return args.func(args)
+        with like_ctrl_c():  # SIGTERM and SIGHUP save and stop as Ctrl-C does, and say so in one line
+            return args.func(args)
     except UsageError as e:
         return tell("%s: error: %s" % (prog, e), 2)
     except MicroGPTError as e:
@@ -337,7 +386,8 @@ def main(argv=None, prog=PROG):
                     "choose a smaller model or batch (checkpoints already saved are kept as they were)" % prog, 1)
     except KeyboardInterrupt as e:  # console.Interrupted says what was saved
         e.prog = prog
-        return tell("%s: %s" % (prog, e if str(e) else "interrupted"), 130)
+        signum = getattr(e, "signum", signal.SIGINT)  # a Signalled, an Interrupted: SIGTERM and SIGHUP too
+        return tell("%s: %s" % (prog, e if str(e) else stopped_by(signum)), 128 + signum)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0
     except BrokenPipeError:  # the reader of a command's output left (`| head`); train and sample see to it themselves
@@ -351,11 +401,11 @@ def main(argv=None, prog=PROG):
 
 
 def console():
-    """The `microgpt` command (pyproject's console script): main(), after which Ctrl-C is ignored. The work
-    is done by then, and a SIGINT during Python's own shutdown would end in a traceback from it."""
+    """The `microgpt` command (pyproject's console script): main(), after which Ctrl-C (and SIGTERM, SIGHUP)
+    is ignored. The work is done by then, and a SIGINT during Python's own shutdown would end in a traceback."""
     try:
         code = main()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignore_stops()
     except KeyboardInterrupt:  # between main's return and the line after it
         code = tell("%s: interrupted" % PROG, 130)
     return code

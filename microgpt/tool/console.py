@@ -81,10 +81,10 @@ class Lines:
         self.stream, self.err, self.closed = stream, err, False
         self.failed = None  # the error, if the lines stopped for any reason but their reader going away
 
-    def __call__(self, line):
+    def __call__(self, line, end="\n"):
         if self.closed:
             return
-        e = write(sys.stdout if self.stream is None else self.stream, line + "\n")
+        e = write(sys.stdout if self.stream is None else self.stream, line + end)
         if e is not None:
             self.closed = True
             if not (isinstance(e, OSError) and closed_pipe(e)):
@@ -112,7 +112,7 @@ class Progress:
         self.enabled = enabled
         self.live = enabled and redraws(stream)
         self.start = self.last = time.time()
-        self.val_loss = None
+        self.val_loss = self.val_bpc = None  # the last held-out loss, and for a text its bits per character
 
     def update(self, step, loss):
         now = time.time()
@@ -125,14 +125,15 @@ class Progress:
         rate = (step - self.first) / max(now - self.start, 1e-9)
         eta = (self.total - step) / max(rate, 1e-9)
         held = " | held-out %.4f" % self.val_loss if self.val_loss is not None else ""
+        held += " (%.3f bpc)" % self.val_bpc if self.val_bpc is not None else ""
         self.show("step %d/%d | loss %.4f%s | %.1f steps/s | ETA %s" % (
             step, self.total, loss, held, rate, minutes(eta)))
 
-    def evaluating(self, step, docs, seconds):
-        """Before an evaluation that will take a while: how many documents, and about how long."""
+    def evaluating(self, step, docs, seconds, unit="docs"):
+        """Before an evaluation that will take a while: how many documents (or windows), and about how long."""
         if self.enabled and seconds is not None and seconds >= self.SLOW_EVAL:
-            self.show("step %d/%d | evaluating on %d held-out docs, about %s" % (step, self.total, docs,
-                                                                              minutes(seconds)))
+            self.show("step %d/%d | evaluating on %d held-out %s, about %s" % (step, self.total, docs, unit,
+                                                                            minutes(seconds)))
 
     def show(self, line):
         # the last column stays empty: some terminals wrap as soon as it is written

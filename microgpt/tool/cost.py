@@ -182,11 +182,15 @@ def check_checkpoint(config, optimizer="adam"):
 
 def check_dataset(cfg, dataset, err=None, steps_done=0):
     """check_training with the figures of the data it will train on: a document of n characters is
-    framed as n + 2 tokens and trains min(block_size, n + 1) predictions."""
+    framed as n + 2 tokens and trains min(block_size, n + 1) predictions; a text's window trains
+    block_size, and its held-out windows predict every held-out token but the first."""
     block = cfg.block_size
-    T = sum(min(block, len(d) + 1) for d in dataset.train_docs) / max(1, len(dataset.train_docs))
-    val = sum(min(block, len(d) + 1) for d in dataset.val_docs)
-    longest = min(block, max(len(d) for d in dataset.train_docs) + 1)
+    if dataset.format == "text":
+        T, val, longest = block, max(0, len(dataset.val_tokens) - 1), block
+    else:
+        T = sum(min(block, len(d) + 1) for d in dataset.train_docs) / max(1, len(dataset.train_docs))
+        val = sum(min(block, len(d) + 1) for d in dataset.val_docs)
+        longest = min(block, max(len(d) for d in dataset.train_docs) + 1)
     check_training(cfg, dataset.tokenizer.vocab_size, max(2, round(T)), err, val, steps_done=steps_done,
                    longest=longest)
 
@@ -200,10 +204,11 @@ def check_model(config, what, batch_size=1, err=None):
     warn_time(step_seconds(config, batch_size, T), what, err)
 
 
-def check_sampling(config, num_samples, err=None):
+def check_sampling(config, num_samples, err=None, passes=1):
     """Sampling holds the model and a KV cache (small beside it); each sample is at most block_size
-    positions of one token's work each."""
+    positions of one token's work each, or for a passage of a text, `passes` times that (every token past
+    the context reads the whole window again: sample.continue_text)."""
     check_memory(num_params(config) * BYTES_PER_FLOAT + 2 * config.n_layer * config.block_size * config.n_embd
                  * BYTES_PER_FLOAT, "sampling from a model of %s" % describe(config))
-    warn_time(num_samples * forward_macs(config, config.block_size) * NS_PER_MAC * 1e-9,
+    warn_time(num_samples * passes * forward_macs(config, config.block_size) * NS_PER_MAC * 1e-9,
               "writing %d samples" % num_samples, err)

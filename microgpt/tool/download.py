@@ -1,4 +1,5 @@
-"""The names dataset: downloaded once into the user's cache, verified, and never kept half-done.
+"""The datasets known by name (names, shakespeare): downloaded once into the user's cache, verified, and
+never kept half-done.
 
 A download can go wrong in more ways than any other input: no network, a wrong address, a server that
 answers with an error page, a redirect loop, a connection cut halfway, a server that sends gigabytes, or
@@ -9,6 +10,7 @@ leaves the cache as it was: the file appears only whole and with the SHA-256 of 
 Not part of the learning path: nothing here is about GPTs.
 """
 
+import collections
 import hashlib
 import http.client
 import os
@@ -31,9 +33,21 @@ NAMES_SIZE = 228145  # bytes of the file with that SHA-256
 CACHE_ENV = "MICROGPT_CACHE_DIR"  # where the downloaded dataset is kept
 URL_ENV = "MICROGPT_NAMES_URL"  # another address for the names file (a mirror; the tests' local server)
 
+# A dataset known by name: its file in the cache, where it comes from, the SHA-256 and size of the original,
+# the variable that gives another address for it, and the format it is (None: whatever auto finds).
+Named = collections.namedtuple("Named", "title file url sha256 size url_env format")
+DATASETS = {
+    "names": Named("the names dataset", "names.txt", NAMES_URL, NAMES_SHA256, NAMES_SIZE, URL_ENV, None),
+    # Tiny Shakespeare, as in char-rnn and nanoGPT: 40,000 lines of the plays, one continuous text
+    "shakespeare": Named("Tiny Shakespeare", "tinyshakespeare.txt",
+                         "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+                         "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", 1115394,
+                         "MICROGPT_SHAKESPEARE_URL", "text"),
+}
+
 TIMEOUT = 30.0  # seconds to connect, and seconds of silence allowed between two reads
-DEADLINE = 120.0  # seconds for the whole download: 228 KB in two minutes is under 2 KB/s
-MAX_BYTES = 4 * 10 ** 6  # a body over 4 MB is not the names file (17 times smaller): refused, not read
+DEADLINE = 120.0  # seconds for the whole download: 1.1 MB (Tiny Shakespeare) in two minutes is under 10 KB/s
+MAX_BYTES = 4 * 10 ** 6  # a body over 4 MB is none of the datasets (the largest is 1.1 MB): refused, not read
 CHUNK = 1 << 16
 HINT = "pass --data FILE to train on a local text file"
 
@@ -65,51 +79,61 @@ def home():
     return None if folder.startswith("~") else folder  # "~" comes back unchanged when no home is known
 
 
-def is_cached(path):
-    """Whether `path` holds the names file. The size is checked first, so a stray huge file is not hashed."""
+def is_cached(path, name="names"):
+    """Whether `path` holds the dataset `name`. The size is checked first, so a stray huge file is not hashed."""
+    spec = DATASETS[name]
     try:
-        return os.path.isfile(path) and os.path.getsize(path) == NAMES_SIZE and sha256_of(path) == NAMES_SHA256
+        return os.path.isfile(path) and os.path.getsize(path) == spec.size and sha256_of(path) == spec.sha256
     except OSError:  # unreadable: downloaded again, and the rename over it says if the folder is unwritable
         return False
 
 
 def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, deadline=DEADLINE,
                  max_bytes=MAX_BYTES):
-    """Path of names.txt in the cache, downloading and verifying it first if needed.
+    """Path of names.txt in the cache, downloading and verifying it first if needed: ensure("names")."""
+    return ensure("names", url, folder, timeout, log, stream, deadline, max_bytes)
 
-    The address is `url`, else $MICROGPT_NAMES_URL, else NAMES_URL; whatever it is, the bytes must have
-    the SHA-256 of the original file. Progress goes to `stream` (redrawn in place on a terminal, one line
-    otherwise) or, as one line, to the callable `log`. A Ctrl-C keeps nothing and is re-raised.
+
+def ensure(name, url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, deadline=DEADLINE,
+           max_bytes=MAX_BYTES):
+    """Path of the dataset `name` (a key of DATASETS) in the cache, downloading and verifying it first if
+    needed.
+
+    The address is `url`, else the dataset's variable ($MICROGPT_NAMES_URL, ...), else its own; whatever it
+    is, the bytes must have the SHA-256 of the original file. Progress goes to `stream` (redrawn in place on
+    a terminal, one line otherwise) or, as one line, to the callable `log`. A Ctrl-C keeps nothing and is
+    re-raised.
     """
-    source = "" if url else (" (from $%s)" % URL_ENV if os.environ.get(URL_ENV) else "")
-    url = url or os.environ.get(URL_ENV) or NAMES_URL
+    spec = DATASETS[name]
+    source = "" if url else (" (from $%s)" % spec.url_env if os.environ.get(spec.url_env) else "")
+    url = url or os.environ.get(spec.url_env) or spec.url
     folder = folder or cache_dir()
-    path = os.path.join(folder, "names.txt")
-    if is_cached(path):
+    path = os.path.join(folder, spec.file)
+    if is_cached(path, name):
         return path
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:  # "http://[": not even a URL
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not url.isprintable():
-        raise MicroGPTError("cannot download the names dataset from %r%s: not an http:// or https:// address; %s"
-                            % (url, source, HINT))
+        raise MicroGPTError("cannot download %s from %r%s: not an http:// or https:// address; %s"
+                            % (spec.title, url, source, HINT))
     try:  # .port is checked here: http.client would hand getaddrinfo a port past 2**63, an OverflowError
         port_ok = parts.port is None or 0 <= parts.port <= 65535
     except ValueError:
         port_ok = False
     if not port_ok:
-        raise MicroGPTError("cannot download the names dataset from %r%s: its port is not a whole number from 0 to "
-                            "65535; %s" % (url, source, HINT))
-    progress = Progress(url, path, stream, log)
+        raise MicroGPTError("cannot download %s from %r%s: its port is not a whole number from 0 to 65535; %s"
+                            % (spec.title, url, source, HINT))
+    progress = Progress(url, path, stream, log, spec.title)
     try:
-        body = fetch(url, url + source, timeout, deadline, max_bytes, progress)
-        verify(body, url + source)
+        body = fetch(url, "%s from %s%s" % (spec.title, url, source), timeout, deadline, max_bytes, progress, spec)
+        verify(body, url + source, spec)
         save(path, folder, body)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM or SIGHUP (console.like_ctrl_c)
         progress.end()
         signum = getattr(e, "signum", signal.SIGINT)
-        raise Interrupted("%s while downloading the names dataset; nothing was kept" % stopped_by(signum),
+        raise Interrupted("%s while downloading %s; nothing was kept" % (stopped_by(signum), spec.title),
                           signum=signum)
     except BaseException:
         progress.end()
@@ -119,15 +143,23 @@ def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, 
 
 
 def resolve(path, log=None, stream=None):
-    """The file a run trains on: `path`, or "" for the names dataset (downloaded on first use)."""
-    return path or ensure_names(log=log, stream=stream)
+    """The file a run trains on: `path`, or the dataset it names (DATASETS; "" is names), downloaded on
+    first use. A name always means the dataset: a file called so is ./shakespeare."""
+    name = path or "names"
+    return ensure(name, log=log, stream=stream) if name in DATASETS else path
 
 
-def verify(body, where):
+def named_format(path):
+    """The format of the dataset `path` names (shakespeare: text), or None: a file, or whatever auto finds."""
+    spec = DATASETS.get(path or "names")
+    return spec.format if spec else None
+
+
+def verify(body, where, spec=DATASETS["names"]):
     digest = hashlib.sha256(body).hexdigest()
-    if digest != NAMES_SHA256:
-        raise MicroGPTError("the download from %s is not the names dataset: %d bytes with SHA-256 %s, expected "
-                            "%d bytes with SHA-256 %s; %s" % (where, len(body), digest, NAMES_SIZE, NAMES_SHA256, HINT))
+    if digest != spec.sha256:
+        raise MicroGPTError("the download from %s is not %s: %d bytes with SHA-256 %s, expected %d bytes with "
+                            "SHA-256 %s; %s" % (where, spec.title, len(body), digest, spec.size, spec.sha256, HINT))
 
 
 def save(path, folder, body):
@@ -145,7 +177,7 @@ def save(path, folder, body):
 # the transfer: connect, follow redirects, read within the limits
 
 
-def fetch(url, where, timeout, deadline, max_bytes, progress):
+def fetch(url, where, timeout, deadline, max_bytes, progress, spec=DATASETS["names"]):
     """The body at `url`, at most `max_bytes` of it, within `deadline` seconds; else one-line MicroGPTError
     naming `where` (the address, and where it came from)."""
     watch = Deadline(deadline)
@@ -153,7 +185,7 @@ def fetch(url, where, timeout, deadline, max_bytes, progress):
     try:
         with watch:
             with opener.open(url, timeout=min(timeout, deadline)) as response:
-                body = read_body(response, where, max_bytes, progress)
+                body = read_body(response, where, max_bytes, progress, spec)
             if watch.expired:  # the body ended because the deadline shut the socket: it is only a part
                 raise failure(where, watch.message())
             return body
@@ -168,16 +200,16 @@ def fetch(url, where, timeout, deadline, max_bytes, progress):
 def failure(where, why):
     # what a server sent (a reason phrase, a Location) may hold escape codes for the user's terminal
     why = "".join(c if c.isprintable() else "?" for c in why)
-    return MicroGPTError("could not download the names dataset from %s: %s; %s" % (where, why, HINT))
+    return MicroGPTError("could not download %s: %s; %s" % (where, why, HINT))
 
 
-def read_body(response, where, max_bytes, progress):
+def read_body(response, where, max_bytes, progress, spec=DATASETS["names"]):
     """Read in chunks, counting: a body over the limit is refused by its Content-Length before any of it is
     read, or as soon as it passes the limit, so memory stays under max_bytes whatever the server sends."""
     expected = content_length(response)
     if expected is not None and expected > max_bytes:
-        raise failure(where, "the server offers %s, more than the %s limit (the names file is %s)"
-                      % (size(expected), size(max_bytes), size(NAMES_SIZE)))
+        raise failure(where, "the server offers %s, more than the %s limit (%s is %s)"
+                      % (size(expected), size(max_bytes), spec.title, size(spec.size)))
     progress.start(expected)
     chunks, got = [], 0
     while True:
@@ -189,8 +221,8 @@ def read_body(response, where, max_bytes, progress):
             break
         got += len(chunk)
         if got > max_bytes:
-            raise failure(where, "the server sent more than the %s limit (the names file is %s)"
-                          % (size(max_bytes), size(NAMES_SIZE)))
+            raise failure(where, "the server sent more than the %s limit (%s is %s)"
+                          % (size(max_bytes), spec.title, size(spec.size)))
         chunks.append(chunk)
         progress.update(got)
     progress.update(got, force=True)  # the last figure, whatever the throttle skipped
@@ -341,11 +373,11 @@ class Progress:
     a short line below it redrawn in place (at most ten times a second) with the bytes so far. Anywhere else
     (a log file, a pipe) the first line is all."""
 
-    def __init__(self, url, path, stream=None, log=None):
+    def __init__(self, url, path, stream=None, log=None, title=DATASETS["names"].title):
         self.stream = stream
         self.tty = stream is not None and redraws(stream)  # TERM=dumb: the first line only, as in a log
         self.total, self.drawn, self.width, self.last = None, False, 0, 0.0
-        line = "downloading the names dataset from %s to %s" % (url, path)
+        line = "downloading %s from %s to %s" % (title, url, path)
         if stream is not None:
             print(line, file=stream, flush=True)
         elif log is not None:

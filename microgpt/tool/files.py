@@ -9,7 +9,7 @@ import json
 import os
 import stat
 
-from ..data import Dataset, parse_docs
+from ..data import make_dataset, parse_docs
 from ..errors import MicroGPTError
 
 # The most a data file may hold: it is read whole into memory. 64 MiB is ~290 times the names dataset,
@@ -60,9 +60,10 @@ def load_docs(path):
     return parse_docs(read_bytes(path), path)
 
 
-def read_dataset(path, rng, val_fraction, need_held_out=True):
-    """The data.Dataset of the text file at `path`, read as read_bytes reads any file."""
-    return Dataset(read_bytes(path), path, rng, val_fraction, need_held_out)
+def read_dataset(path, rng, val_fraction, need_held_out=True, format="lines", block_size=None, tokenizer=None):
+    """The dataset of the text file at `path` in `format` (data.make_dataset; block_size is needed for text and
+    auto), read as read_bytes reads any file."""
+    return make_dataset(read_bytes(path), path, rng, format, val_fraction, block_size, need_held_out, tokenizer)
 
 
 def refuse_special(path, mode, kind):
@@ -121,8 +122,8 @@ def write_atomic(path, payload):
     folder = os.path.dirname(os.path.abspath(path))
     # created like any file, so it gets the usual permissions (tempfile.mkstemp would make it owner-only)
     tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(), os.urandom(4).hex()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
+    try:  # opened inside: a signal raising (console.StopRequest) as the open returns must not leave it behind
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

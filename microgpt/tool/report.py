@@ -6,7 +6,7 @@ a sentence saying what to notice:
 
   1. the loss: training (raw and smoothed) and held-out against steps, with two yardsticks, a uniform
      guess (ln V) and a bigram model of character-pair counts; the learning-rate schedule beneath;
-  2. samples, split into new names and names seen in training;
+  2. samples, split into new names and names seen in training (a text's: passages, past the context);
   3. attention: every head of every layer as a heatmap, for a few names;
   4. the token embeddings (wte) seen from their two principal directions (PCA by power iteration);
   5. what surprises the model: names with each character shaded by its loss -ln p, and the five
@@ -27,12 +27,13 @@ import math
 import os
 import random
 import shlex
+import unicodedata
 from dataclasses import fields
 from html import escape
 
 from .. import sample
+from ..bpe import BPETokenizer
 from ..config import TrainConfig
-from ..data import Tokenizer
 from ..errors import MicroGPTError
 from ..model import GPT, param_shapes
 from ..speed import engine, loops
@@ -40,12 +41,13 @@ from . import checkpoint, svg
 from .console import visible
 from .files import read_bytes, write_atomic
 from .runs import CHECKPOINT, METRICS, looks_ours, read_metrics
+from .sampling import closing_length, shown_text
 
 REPORT = "report.html"
 RELOAD = '<meta http-equiv="refresh" content="5">'  # while training: the browser fetches the page again
 EXAMPLES = 6  # names shaded by their loss; the first ATTENTION of them get attention heatmaps too
 ATTENTION = 3
-MAX_POSITIONS = 32  # drawn positions of a long document
+MAX_POSITIONS = 64  # drawn positions of a long document: a heatmap has at most 64 * 65 / 2 = 2080 cells
 MAX_POINTS = 4000  # a longer loss curve is drawn every k-th step
 BOS_LABEL = "\u00b7"  # how BOS, the start and end marker, is drawn
 NOT_FLAGS = ("beta1", "beta2", "eps")  # TrainConfig fields that the command line does not set
@@ -64,10 +66,11 @@ class Run:
         self.decoder = decoder  # another engine's sample.generate decoder, that can also read(model, tokens)
         self.dataset, self.why_no_data = dataset, why_no_data
         self.model = GPT(ck.model, params=ck.params)
-        self.tokenizer = Tokenizer(ck.vocab)
+        self.tokenizer = checkpoint.tokenizer_of(ck)
         self.metrics = read_metrics(os.path.join(path, METRICS))
+        self.text = ck.config.format == "text"  # a text's samples are passages, and new or seen means nothing
         self.samples = draw_samples(self)
-        self.seen = set(dataset.train_docs) if dataset else None
+        self.seen = set(dataset.train_docs) if dataset and not self.text else None
         self.bigram = bigram_loss(dataset, ck.model.block_size) if dataset else None
 
 
@@ -119,11 +122,11 @@ class Recording(engine.FastOps):
         return engine.Tensor(out, q.rows, q.cols)
 
 
-def read(model, tokenizer, doc, decoder=None):
-    """`doc` through the model: (tokens, probs, atts). tokens is the framed document (at most
-    MAX_POSITIONS predictions), probs[t] the next-token distribution after tokens[:t + 1], and
-    atts[layer][t][h][s] how much position t looks at position s in head h."""
-    tokens = tokenizer.frame(doc)[:min(model.config.block_size, MAX_POSITIONS) + 1]
+def read(model, tokens, decoder=None):
+    """`tokens` (a framed document, a window of a text) through the model: (tokens, probs, atts). tokens
+    is cut to at most MAX_POSITIONS predictions, probs[t] is the next-token distribution after
+    tokens[:t + 1], and atts[layer][t][h][s] how much position t looks at position s in head h."""
+    tokens = tokens[:min(model.config.block_size, MAX_POSITIONS) + 1]
     if decoder is not None:
         rows, atts = decoder.read(model, tokens[:-1])
     else:
@@ -146,6 +149,8 @@ def surprise(p):
 def bigram_loss(dataset, block_size):
     """Held-out loss of character-pair counts from the training documents, add-one smoothed:
     p(b | a) = (count(a b) + 1) / (count(a) + V). None without held-out documents."""
+    if dataset.format == "text":
+        return text_bigram_loss(dataset)
     if not dataset.val_docs:
         return None
     # the documents one after another, a newline for BOS (never inside a document): one pass counts
@@ -157,6 +162,17 @@ def bigram_loss(dataset, block_size):
         framed = ("\n" + doc + "\n")[:block_size + 1]
         nats += [surprise((pairs[a, b] + 1) / (firsts[a] + V)) for a, b in zip(framed, framed[1:])]
     return math.fsum(nats) / len(nats)
+
+
+def text_bigram_loss(dataset):
+    """The same for a text, of token pairs: counted over the training tokens, scored on every held-out
+    token but the first (the ones its held-out windows predict). None without a held-out part."""
+    train, val = dataset.train_tokens, dataset.val_tokens
+    if len(val) < 2:
+        return None
+    pairs, firsts = collections.Counter(zip(train, train[1:])), collections.Counter(train[:-1])
+    V = dataset.tokenizer.vocab_size
+    return math.fsum(surprise((pairs[a, b] + 1) / (firsts[a] + V)) for a, b in zip(val, val[1:])) / (len(val) - 1)
 
 
 def centred(rows):
@@ -199,15 +215,21 @@ def unit(v, axes=()):
 
 
 MOST_SAMPLES = 200  # a page shows the first 200 of a run's samples (--num-samples 1000000 prints a million)
+MOST_PASSAGES = 2  # and the first 2 passages of a text's (each sampling.closing_length, past the context)
 
 
 def draw_samples(run):
-    """The names the run's training printed: the checkpoint's random stream at its temperature. None
+    """The samples the run's training printed: the checkpoint's random stream at its temperature. None
     if the model cannot be sampled (weights so large that its probabilities overflow)."""
     rng = random.Random()
     rng.setstate(run.ck.rng_state)
     try:
         decoder = run.decoder or engine.cached_decoder
+        if run.text:
+            length = closing_length(run.ck.model.block_size)
+            return [run.tokenizer.decode(list(sample.continue_text(run.model, run.tokenizer, rng, length,
+                                                                   run.cfg.temperature, decoder=decoder)))
+                    for _ in range(min(run.cfg.num_samples or 1, MOST_PASSAGES))]
         return [sample.generate(run.model, run.tokenizer, rng, run.cfg.temperature, decoder=decoder)
                 for _ in range(min(run.cfg.num_samples or 20, MOST_SAMPLES))]
     except (ArithmeticError, ValueError):  # random.choices refuses weights that are not finite
@@ -215,12 +237,21 @@ def draw_samples(run):
 
 
 def examples(run):
-    """(documents to look inside, what they are): held-out ones, else training ones, else samples."""
-    if run.dataset and run.dataset.val_docs:
-        return run.dataset.val_docs[:EXAMPLES], "held-out"
-    if run.dataset:
-        return run.dataset.train_docs[:EXAMPLES], "training"
-    return [s for s in run.samples or () if s][:EXAMPLES], "generated"
+    """([(label, tokens)] to look inside, what they are): held-out documents (or windows of a text), else
+    training ones, else samples."""
+    tokenizer, data = run.tokenizer, run.dataset
+    if data is not None and run.text:
+        B = run.ck.model.block_size
+        windows = data.held_out(EXAMPLES) if data.num_held_out else [data.train_tokens[i * B:(i + 1) * B + 1]
+                                                                     for i in range(EXAMPLES)]
+        return [(tokenizer.decode(w), w) for w in windows if len(w) > 1], "held-out" if data.num_held_out else \
+            "training"
+    if data is not None:
+        docs, kind = (data.val_docs, "held-out") if data.val_docs else (data.train_docs, "training")
+        return [(doc, tokenizer.frame(doc)) for doc in docs[:EXAMPLES]], kind
+    frame = tokenizer.encode if run.text else tokenizer.frame
+    framed = [(s, frame(s)) for s in run.samples or () if s]
+    return [(s, tokens) for s, tokens in framed if len(tokens) > 1][:EXAMPLES], "generated"
 
 
 def speed(run):
@@ -237,7 +268,8 @@ def speed(run):
     # steps a..b-1 train documents a*B .. b*B-1, round and round the list (data.batch_docs): with the
     # running totals of predictions per document (n characters train min(block_size, n + 1)), the
     # tokens of any run of steps are two look-ups, however long the run
-    docs, B, block_size = run.dataset.train_docs, run.cfg.batch_size, run.ck.model.block_size
+    B, block_size = run.cfg.batch_size, run.ck.model.block_size
+    docs = [" " * (block_size - 1)] if run.text else run.dataset.train_docs  # a text's window: block_size, always
     upto = [0]
     for d in docs:
         upto.append(upto[-1] + min(block_size, len(d) + 1))
@@ -273,12 +305,29 @@ def command_line(cfg):
 # --------------------------------------------------------------------------------------------------
 # drawing helpers
 
+def token_text(tokenizer, token):
+    """The text a token stands for: a character, or a BPE token's bytes as UTF-8, those that are only part
+    of a character written as \\xe6."""
+    if isinstance(tokenizer, BPETokenizer):
+        return tokenizer.bytes[token].decode("utf-8", errors="backslashreplace")
+    return tokenizer.chars[token]
+
+
 def label(tokenizer, token):
     """A token as it is drawn: BOS as a dot, a space as an open box."""
     if token == tokenizer.bos:
         return BOS_LABEL
-    ch = tokenizer.chars[token]
-    return "\u2423" if ch == " " else ch if ch.isprintable() else "U+%04X" % ord(ch)
+    return "".join("\u2423" if ch == " " else ch if ch.isprintable() else "U+%04X" % ord(ch)
+                   for ch in token_text(tokenizer, token))
+
+
+def vocabulary(tokenizer):
+    if isinstance(tokenizer, BPETokenizer):
+        return "%d tokens: the 256 bytes, %d BPE merges (the first: %s) and BOS (%s)" % (
+            tokenizer.vocab_size, len(tokenizer.merges), " ".join(label(tokenizer, 256 + i)
+                                                                  for i in range(min(8, len(tokenizer.merges)))),
+            BOS_LABEL)
+    return "%d tokens: %s and BOS (%s)" % (tokenizer.vocab_size, visible("".join(tokenizer.chars)[:80]), BOS_LABEL)
 
 
 def shade(fraction, low=(247, 251, 255), high=(8, 48, 107)):
@@ -368,8 +417,10 @@ def loss_figure(run):
         lines.append(curve(held, sx, sy, "held-out", HELD_OUT, 2))
         lines += [svg.tag("circle", svg.title("step %d: held-out loss %.4f" % (s, v)), cx=svg.num(sx(s)),
                           cy=svg.num(sy(v)), r=3.5, fill=HELD_OUT) for s, v in held]
-        counts = sorted(set(r["val_docs"] for r in run.metrics if is_number(r.get("val_docs"))))
-        keys.insert(2, (HELD_OUT, "held-out loss (on %s documents)" % " or ".join(map(str, counts)), "line"))
+        unit = "windows" if run.text else "docs"
+        counts = sorted(set(r["val_" + unit] for r in run.metrics if is_number(r.get("val_" + unit))))
+        keys.insert(2, (HELD_OUT, "held-out loss (on %s %s)" % (" or ".join(map(str, counts)),
+                                                              "windows" if run.text else "documents"), "line"))
     body = legend(keys) + chart(720, 300, sx, sy, "".join(lines), "step", "loss (nats per token)", "loss")
     rates = series(run.metrics, "lr")
     if rates:
@@ -386,13 +437,16 @@ def loss_caption(run, smoothed, held, uniform):
         return words + " and falls as the model learns (no held-out documents: nothing to tell learning " \
                        "from memorising)."
     final, training = held[-1][1], smoothed[-1][1] if smoothed else held[-1][1]
-    words += " and falls as the model learns, to %.2f on held-out documents it never trains on" % final
+    bpc = series(run.metrics, "val_bpc")
+    words += " and falls as the model learns, to %.2f on held-out %s it never trains on%s" % (
+        final, "text" if run.text else "documents", " (%.3f bits per character)" % bpc[-1][1] if bpc else "")
     if run.bigram is not None:
         words += ", %s the %.2f of counting character pairs (bigram)" % (
             "better than" if final < run.bigram else "not yet better than", run.bigram)
     gap = final - training
-    return words + (": close to the smoothed training loss (%.2f), so it learned what the documents look like "
-                    "rather than memorising them." % training if gap < 0.1 else
+    return words + (": close to the smoothed training loss (%.2f), so it learned what the %s rather than "
+                    "memorising %s." % ((training,) + (("text is like", "it") if run.text else
+                                                       ("documents look like", "them"))) if gap < 0.1 else
                     ": %.2f above the smoothed training loss, the part it memorised rather than learned." % gap)
 
 
@@ -406,6 +460,8 @@ def samples_figure(run):
     if names is None:
         return section("samples", "2. Samples", '<p class="empty">Nothing to show: the model cannot be sampled, '
                        'its probabilities overflow (its weights are too large).</p>', "")
+    if run.text:
+        return passages_figure(run, names)
     items = "".join('<li class="%s">%s</li>' % ("" if seen is None else "seen" if n in seen else "new",
                                                 escape(display(n))) for n in names)
     body = '<ol class="samples">%s</ol>' % items
@@ -420,38 +476,73 @@ def samples_figure(run):
         body = legend([("#fdd0a2", "new: not in the training data", "box"),
                        ("#c6dbef", "seen in training", "box")]) + body + svg.figure(
             720, 26, bar, class_="share", data_new=new, data_total=len(names))
-    if run.live:
-        where = "from the weights at step %d, drawn as the run will draw them at its end" % run.ck.step
-    elif run.cfg.num_samples > MOST_SAMPLES:
-        where = "the first of the %d its training run printed" % run.cfg.num_samples
-    elif run.cfg.num_samples:
-        where = "the ones its training run printed"
-    else:
-        where = "continuing the run's random stream"
     return section("samples", "2. Samples", body,
                    "%d samples written by the model at temperature %s (%s): new ones are its own inventions, "
                    "seen ones it took from the training data; a model that only memorised would write nothing "
-                   "new, one that learned nothing would write gibberish." % (len(names), run.cfg.temperature, where))
+                   "new, one that learned nothing would write gibberish." % (len(names), run.cfg.temperature,
+                                                                             drawn_from(run, MOST_SAMPLES)))
+
+
+def drawn_from(run, most):
+    if run.live:
+        return "from the weights at step %d, drawn as the run will draw them at its end" % run.ck.step
+    if run.cfg.num_samples > most:
+        return "the first of the %d its training run printed" % run.cfg.num_samples
+    if run.cfg.num_samples:
+        return "the ones its training run printed"
+    return "continuing the run's random stream"
+
+
+def passages_figure(run, texts):
+    """A text's samples: passages of closing_length tokens, each as the text it is, line breaks and all."""
+    body = "".join('<pre class="passage">%s</pre>' % escape(shown_text(text)) for text in texts)
+    block = run.ck.model.block_size
+    return section("samples", "2. Samples", body,
+                   "%d passages of %d tokens written by the model at temperature %s (%s), after a line break: past "
+                   "its context of %d tokens it reads the last %d to write the next, so a passage goes on as long "
+                   "as asked (microgpt sample --length N); a model that learned nothing would write gibberish."
+                   % (len(texts), closing_length(block), run.cfg.temperature, drawn_from(run, MOST_PASSAGES), block,
+                      block))
+
+
+AXIS_FONT = 10  # px: svg .axis in STYLE
+
+
+def label_width(text):
+    """At most how wide a label is drawn at AXIS_FONT, with no browser to measure it: one em a character
+    (the widest Latin letters, W and m, take nearly that in common sans-serif fonts), more for a wide
+    East Asian one or an emoji."""
+    return AXIS_FONT * sum(1.2 if unicodedata.east_asian_width(c) in "WF" else 1.0 for c in text)
 
 
 def heatmap(run, tokens, atts, layer, head, name):
-    """One head's weights for one document: row t is position t reading, column s what it looks at."""
+    """One head's weights for one document: row t is position t reading, column s what it looks at.
+
+    Every position has its row and column; where the cells are smaller than the labels, only every k-th
+    is labelled, k the fewest cells a label needs (a line's height for the rows, the widest label's width
+    for the columns), so that no two labels overlap and none is cut off at the edge."""
     T = len(tokens) - 1
     cell = max(6, min(16, 224 // max(T, 1)))
-    left, top = 24, 36
     labels = [label(run.tokenizer, t) for t in tokens[:T]]
+    wide = max(map(label_width, labels))
+    left, top = max(24, wide + 8), 36
+    row_every, column_every = math.ceil(1.2 * AXIS_FONT / cell), math.ceil((wide + 2) / cell)
     parts = [svg.text(0, 12, "layer %d, head %d" % (layer + 1, head + 1), class_="label")]
     for s, ch in enumerate(labels):
-        parts.append(svg.text(left + (s + 0.5) * cell, top - 6, ch, class_="axis", text_anchor="middle"))
-        parts.append(svg.text(left - 5, top + (s + 0.5) * cell + 4, ch, class_="axis", text_anchor="end"))
+        if s % column_every == 0:
+            parts.append(svg.text(left + (s + 0.5) * cell, top - 6, ch, class_="axis", text_anchor="middle"))
+        if s % row_every == 0:
+            parts.append(svg.text(left - 5, top + (s + 0.5) * cell + 4, ch, class_="axis", text_anchor="end"))
     for t in range(T):
         for s in range(t + 1):
             w = atts[t][head][s]
             parts.append(svg.rect(left + s * cell, top + t * cell, cell, cell, svg.title(
                 "%s (position %d) looks at %s (position %d): %.3f" % (labels[t], t, labels[s], s, w)),
                 fill=shade(w), data_t=t, data_s=s, data_w=repr(w)))
-    return svg.figure(max(left + T * cell + 4, 100), top + T * cell + 4, "".join(parts), class_="heatmap",
-                      data_doc=name, data_layer=layer, data_head=head)
+    last = (T - 1) // column_every * column_every  # the last column labelled: room for half its label
+    width = int(math.ceil(max(left + T * cell + 4, left + (last + 0.5) * cell + wide / 2 + 2, 100)))
+    return svg.figure(width, top + T * cell + 4, "".join(parts), class_="heatmap", data_doc=name, data_layer=layer,
+                      data_head=head)
 
 
 def attention_figure(run, readings, kind):
@@ -474,7 +565,9 @@ def attention_figure(run, readings, kind):
 def kind_of(tokenizer, token):
     if token == tokenizer.bos:
         return "BOS"
-    ch = tokenizer.chars[token]
+    ch = token_text(tokenizer, token)
+    if len(ch) != 1:  # a BPE token of several characters, or of part of one
+        return "other"
     return "vowel" if ch in VOWELS else "consonant" if ch.isascii() and ch.isalpha() else "other"
 
 
@@ -598,6 +691,12 @@ def surprise_caption(run, readings):
         else:
             inside += losses[1:]
     mean = [("%.2f" % (math.fsum(x) / len(x)) if x else "-") for x in (first, inside, end)]
+    if run.text:
+        return ("Darker tokens surprised the model more (-ln p of that token given the ones before it in its "
+                "window, ln %d = %.2f being a blind guess): in these windows of the text the first prediction, "
+                "from one token of context, costs %s nats on average, the later ones, from more, %s; the bars "
+                "show what it expected instead." % (run.tokenizer.vocab_size, math.log(run.tokenizer.vocab_size),
+                                                    mean[0], mean[1]))
     return ("Darker characters surprised the model more (-ln p of that character given the ones before it, "
             "ln %d = %.2f being a blind guess): in these documents the first character costs %s nats on "
             "average, where anything could start, those inside %s, and the end %s; the bars show what it "
@@ -627,11 +726,13 @@ def run_figure(run):
                else "unknown")]
     info = ck.data
     data = [("file", cfg.data or "names.txt (downloaded)"), ("SHA-256", str(info.get("sha256", ""))[:16] + "..."),
-            ("documents", info.get("num_docs", "")), ("vocabulary", "%d tokens: %s and BOS (%s)" % (
-                run.tokenizer.vocab_size, visible("".join(run.tokenizer.chars)[:80]), BOS_LABEL))]
+            ("characters", info["num_chars"]) if "num_chars" in info else ("documents", info.get("num_docs", "")),
+            ("vocabulary", vocabulary(run.tokenizer))]
     if run.dataset:
-        data.append(("split", "%d training, %d held out" % (len(run.dataset.train_docs),
-                                                             len(run.dataset.val_docs))))
+        d = run.dataset
+        data.append(("split", "%d training tokens, %d held out (%d windows)" % (
+            len(d.train_tokens), len(d.val_tokens), d.num_held_out) if run.text else
+            "%d training, %d held out" % (len(d.train_docs), len(d.val_docs))))
     else:
         data.append(("split", "unknown: %s" % run.why_no_data))
     command, other = command_line(cfg)
@@ -679,6 +780,7 @@ svg .char { font-size: 14px; } svg .dark { font-size: 14px; fill: #fff; }
 table { border-collapse: collapse; font-size: .85em; } td, th { padding: 1px 8px 1px 0; text-align: left; }
 th { border-bottom: 1px solid #ccc; } td.n, th.n { text-align: right; }
 pre { background: #f4f4f4; padding: .5em; white-space: pre-wrap; word-break: break-all; }
+pre.passage { font-size: .9em; margin: .3em 0 .6em; }
 .empty, .note { color: #666; }
 @media print {
   body { max-width: none; margin: 0; } nav, svg .readout, svg .cursor { display: none; }
@@ -731,8 +833,10 @@ def header(run):
         status = ("Stopped at step %d of %d (its last checkpoint); continue with <code>microgpt train --resume "
                   "%s</code>." % (ck.step, cfg.steps, escape(run.path)))
     facts = ["%d parameters" % run.model.num_params, "vocabulary of %d" % run.tokenizer.vocab_size]
+    bpc = series(run.metrics, "val_bpc")
     if held:
-        facts.append("held-out loss %.4f at step %d" % (held[-1][1], held[-1][0]))
+        facts.append("held-out loss %.4f at step %d" % (held[-1][1], held[-1][0]) +
+                     (" (%.4f bits per character)" % bpc[-1][1] if bpc and bpc[-1][0] == held[-1][0] else ""))
     if run.bigram is not None:
         facts.append("bigram %.4f" % run.bigram)
     facts.append("uniform %.4f" % math.log(run.tokenizer.vocab_size))
@@ -749,7 +853,7 @@ def page(run):
     """The whole report as text."""
     docs, kind = examples(run)
     try:
-        readings = collections.OrderedDict((doc, read(run.model, run.tokenizer, doc, run.decoder)) for doc in docs)
+        readings = collections.OrderedDict((doc, read(run.model, tokens, run.decoder)) for doc, tokens in docs)
     except ArithmeticError as e:
         readings, kind = {}, str(e)
     if not docs:

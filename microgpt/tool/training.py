@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import random
+import signal
 import sys
 import time
 
@@ -22,8 +23,8 @@ from ..optim import make_optimizer
 from ..speed import ENGINES, engine, evaluate, torchrun_number
 from ..train import Compute, Diverged, get_lr
 from ..train import loop as train_loop
-from . import checkpoint, cost, download, report, sampling
-from .console import Interrupted, Lines, Progress, StopRequest
+from . import checkpoint, cost, download, report, sampling, tokenizers
+from .console import Interrupted, Lines, Progress, StopRequest, stopped_by
 from .files import read_dataset
 from .runs import RunDir, identity
 
@@ -76,10 +77,11 @@ def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
     it, nothing is written to disk.
     """
     cfg.validate()
-    cost.check_training(cfg, warn=False)  # before the data: a size that no data could make fit
+    # before the data: a size that no data could make fit (or, with BPE, the vocabulary asked for)
+    cost.check_training(cfg, cfg.vocab_size or 2, warn=False)
     run_dir, out, err = this_process(cfg, run_dir, out, err or sys.stderr)
     rng = random.Random(cfg.seed)  # one stream: the shuffle, then the weights, then the samples
-    dataset = read_dataset(download.resolve(cfg.data, stream=err), rng, cfg.val_fraction)
+    dataset = read_data(cfg, rng, err, tokenizers.learner(cfg, err))
     cost.check_dataset(cfg, dataset, err)  # before the model: its memory and time on this data
     model = GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
     optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
@@ -89,6 +91,19 @@ def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
         run.start_fresh(overwrite)
         run.write_config(cfg, model.config, dataset.info())
     return Training(cfg, dataset, model, optimizer, rng, 0, run, out, err).loop()
+
+
+def read_data(cfg, rng, err, tokenizer=None):
+    """The dataset of cfg.data in cfg.format, `auto` settled here: cfg.format becomes lines or text (what
+    the checkpoints keep), and dataset.why says why. A dataset known by name may say its format (Tiny
+    Shakespeare is one text, whatever the length of its lines)."""
+    named = download.named_format(cfg.data) if cfg.format == "auto" else None
+    dataset = read_dataset(download.resolve(cfg.data, stream=err), rng, cfg.val_fraction, format=named or cfg.format,
+                           block_size=cfg.block_size, tokenizer=tokenizer)
+    if named:
+        dataset.why = "auto: --data %s is one continuous text" % cfg.data
+    cfg.format = dataset.format
+    return dataset
 
 
 def resume(run_dir, changes=None, out=None, err=None):
@@ -105,6 +120,8 @@ def resume(run_dir, changes=None, out=None, err=None):
     ck = checkpoint.load(run.checkpoint)
     cfg = ck.config
     changes = dict(changes or {})
+    if changes.get("format") == "auto":  # the run's format was settled when it began
+        del changes["format"]
     own = {name: getattr(cfg, name) for name in REPORTING}  # what the checkpoint keeps, whatever this resume says
     if changes.get("engine", "torch") != "torch":  # device and dtype are the torch engine's: leaving it drops them
         changes.setdefault("device", "auto")
@@ -124,11 +141,13 @@ def resume(run_dir, changes=None, out=None, err=None):
                             % (run_dir, ck.step, cfg.steps))
     cost.check_training(cfg, ck.model.vocab_size, err=err, warn=False)  # the checkpoint's sizes, with the changes
     # the very same documents in the very same order, or the continuation would not be exact
-    path = changes.get("data") or (None if cfg.data else download.resolve("", stream=err))
+    named = (cfg.data or "names") in download.DATASETS  # found again by name, wherever the cache is now
+    path = changes.get("data") or (download.resolve(cfg.data, stream=err) if named else None)
     try:
         dataset = checkpoint.training_data(ck, path)
     except MicroGPTError as e:
         raise MicroGPTError("cannot resume: %s; pass --data FILE with the file this run trained on" % e)
+    dataset.why = "as the run began"
     cost.check_dataset(cfg, dataset, err, steps_done=ck.step)
     model, optimizer, rng = checkpoint.restore(ck)
     keep, out, err = this_process(cfg, run_dir, out, err)
@@ -160,52 +179,75 @@ class Training:
         self.step, self.run, self.err = step, run, err
         self.say = Lines(out, err)
         self.progress = Progress(err, step, cfg.steps, not cfg.quiet)
-        self.losses, self.val_loss, self.report = [], None, None
+        self.losses, self.val_loss, self.val_bpc, self.report = [], None, None, None
         self.tokens_seen, self.last_time = 0, time.time()
         self.eval_cost = None  # seconds per distinct prefix, from the last evaluation: see held_out
 
     def loop(self):
         """Train from self.step to cfg.steps, evaluating, saving and logging on the way; then sample."""
-        self.introduce()
-        with StopRequest() as stop:
-            if hasattr(self.compute, "agreed"):  # several processes stop after the same step (torch_engine.py)
-                stop = self.compute.agreed(stop)
-            failed = True  # until the loop ends well: a run that fails says so in one line, its report quietly
-            try:
-                try:
-                    train_loop(self.cfg, self.dataset, self.compute, self.step, self.after_step,
-                               lambda: stop.requested)
-                except Diverged as e:  # nothing is saved from here on: the last checkpoint stays good
-                    raise self.diverged(e.loss)
-                self.progress.close()
-                self.finish(stop)
-                failed = False
-            except Interrupted:  # Ctrl-C between steps: saved, and its page is written as usual
-                failed = False
-                raise
-            except ComputeError as e:  # a worker process died: the weights here are whole, but not saved
-                self.progress.close()
-                raise MicroGPTError("%s %s; stopped without saving: %s" % (e, self.where(), self.last_good()))
-            except KeyboardInterrupt:  # a second Ctrl-C, or one we could not defer: the step may be half done
-                self.progress.close()
-                raise Interrupted("interrupted %s; not saved: %s" % (self.where(), self.last_good()))
-            finally:
-                self.compute.close()
-                replaced = self.run and self.run.replacing  # nothing saved over the old run: its report stays
-                if self.run:
-                    self.run.close()
-                if not replaced:
-                    self.report = report.from_training(self, final=True, warn=not failed)
+        self.failed = True  # until the loop ends well: a run that fails says so in one line, its report quietly
+        self.replaced = self.finished = False
+        try:
+            with StopRequest() as self.request:
+                self.train_and_save()
+        finally:  # the StopRequest is over: a stop signal during the page ends it at once (the run is saved)
+            if not self.replaced:  # nothing saved over the old run: its report stays
+                self.final_report()
         return self.write_samples()
+
+    def train_and_save(self):
+        """The steps, the final evaluation and the save; a stop signal between steps saves and stops."""
+        stop = self.request
+        if hasattr(self.compute, "agreed"):  # several processes stop after the same step (torch_engine.py)
+            stop = self.compute.agreed(stop)
+        try:
+            self.introduce()
+            try:
+                train_loop(self.cfg, self.dataset, self.compute, self.step, self.after_step, lambda: stop.requested,
+                           self.rng)
+            except Diverged as e:  # nothing is saved from here on: the last checkpoint stays good
+                raise self.diverged(e.loss)
+            self.progress.close()
+            self.finish(stop)
+            self.failed, self.finished = False, True
+        except Interrupted:  # a stop signal between steps: saved, and its page is written as usual
+            self.failed = False
+            raise
+        except ComputeError as e:  # a worker process died: the weights here are whole, but not saved
+            self.progress.close()
+            raise MicroGPTError("%s %s; stopped without saving: %s" % (e, self.where(), self.last_good()))
+        except KeyboardInterrupt as e:  # a second signal, or one we could not defer: the step may be half done
+            self.progress.close()
+            signum = getattr(e, "signum", signal.SIGINT)
+            raise Interrupted("%s %s; not saved: %s" % (stopped_by(signum), self.where(), self.last_good()),
+                              signum=signum)
+        finally:
+            self.compute.close()
+            self.replaced = self.run and self.run.replacing
+            if self.run:
+                self.run.close()
+
+    def final_report(self):
+        """The run's page as it ends. A stop signal while it is drawn (or since the last step's) skips it:
+        the run is saved by then, and a page is not worth the wait."""
+        signum = self.request.signum if self.finished and self.request.requested else None
+        if signum is None:
+            try:
+                self.report = report.from_training(self, final=True, warn=not self.failed)
+            except KeyboardInterrupt as e:
+                signum = getattr(e, "signum", signal.SIGINT)
+        if signum is not None and self.finished:  # else the error or the stop that ended the run is the news
+            raise Interrupted("%s while writing the report; the run is complete%s (the report command draws its "
+                              "page)" % (stopped_by(signum), self.saved_to()), signum=signum)
 
     def after_step(self, step, loss, batch):
         """What the tool does after each of the loop's steps: log, evaluate, save, show progress."""
-        cfg, val_docs = self.cfg, self.dataset.val_docs
+        cfg = self.cfg
         self.step = step
         self.log_step(loss, batch)
-        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps and val_docs:
+        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps and self.dataset.num_held_out:
             self.progress.close()
-            self.progress.val_loss = self.held_out(val_docs[:cfg.eval_docs] if cfg.eval_docs else val_docs)
+            self.progress.val_loss, self.progress.val_bpc = self.held_out(self.dataset.held_out(cfg.eval_docs))
         if self.run and cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
             self.run.save(self.snapshot())
         self.progress.update(step, loss)
@@ -220,18 +262,36 @@ class Training:
     def introduce(self):
         cfg, dataset = self.cfg, self.dataset
         self.say("config: %s" % cfg.describe())
-        self.say("num docs: %d" % len(dataset.docs))
+        self.say("format: %s (%s)" % (dataset.format, dataset.why))
+        if dataset.format == "text":
+            self.say("text: %d characters; %d tokens to train on, %d held out (%d windows of %d)" % (
+                len(dataset.text), len(dataset.train_tokens), len(dataset.val_tokens), dataset.num_held_out,
+                cfg.block_size + 1))
+        else:
+            self.say("num docs: %d" % len(dataset.docs))
         self.say("vocab size: %d" % dataset.tokenizer.vocab_size)
-        too_long = sum(1 for d in dataset.train_docs if len(d) + 1 > cfg.block_size)
-        if too_long:
-            print("warning: %d of %d training documents are longer than block_size %d allows; only their first "
-                  "%d tokens are trained on" % (too_long, len(dataset.train_docs), cfg.block_size, cfg.block_size),
-                  file=self.err)
+        if cfg.tokenizer != "char":  # (the names run's lines stay as they were)
+            self.say("tokenizer: %s" % tokenizers.describe(dataset.tokenizer, cfg.vocab_size))
+        if dataset.format == "lines":
+            self.warn_left_out()
         self.say("num params: %d" % self.model.num_params)
         if hasattr(self.compute, "describe"):  # where the arithmetic happens, when it is not plain Python
             self.say(self.compute.describe())
         if self.run:
             self.say("run dir: %s" % self.run.path + (" (resumed at step %d)" % self.step if self.step else ""))
+
+    def warn_left_out(self):
+        """Lines longer than the context are trained on their first block_size predictions only: say
+        exactly how many tokens that leaves out, of the training documents and of the held-out ones."""
+        dataset, block = self.dataset, self.cfg.block_size
+        cut, total, past = dataset.left_out(dataset.train_docs, block)
+        if not cut:
+            return
+        _, _, unscored = dataset.left_out(dataset.val_docs, block)
+        print("warning: %d of %d training documents are longer than the context (block_size %d): %d of their %d "
+              "tokens to predict (%.1f%%) lie past it and are never trained on%s; --format text reads the file as "
+              "one text" % (cut, len(dataset.train_docs), block, past, total, 100.0 * past / total,
+                            ", and %d held-out tokens are not scored" % unscored if unscored else ""), file=self.err)
 
     def log_step(self, loss, batch):
         self.losses.append(loss)
@@ -246,19 +306,30 @@ class Training:
                               "tokens_per_s": round(self.tokens_seen / max(now - self.last_time, 1e-9), 1)})
             self.tokens_seen, self.last_time = 0, now
 
-    def held_out(self, docs):
-        batch = [self.dataset.tokenizer.frame(d) for d in docs]
+    def held_out(self, batch):
+        """The mean loss over `batch` (held-out documents or windows), logged; for a text also in bits per
+        character (held_out_bpc). Returns (loss, bpc or None)."""
+        dataset, text = self.dataset, self.dataset.format == "text"
         tokens = sum(self.model.config.predictions(f) for f in batch)
-        self.progress.evaluating(self.step, len(docs), self.eval_seconds(batch))
+        unit = "windows" if text else "docs"
+        self.progress.evaluating(self.step, len(batch), self.eval_seconds(batch), unit)
         loss = self.timed_evaluate(batch)
         self.progress.close()
-        self.say("eval %4d / %4d | held-out loss %.4f on %d of %d docs"
-                 % (self.step, self.cfg.steps, loss, len(docs), len(self.dataset.val_docs)))
+        record, bpc = {"step": self.step, "val_loss": loss}, None
+        if text:
+            chars = dataset.characters(batch)
+            bpc = held_out_bpc(loss, tokens, chars)
+            record.update(val_bpc=bpc, val_windows=len(batch), val_tokens=tokens, val_chars=chars)
+        else:
+            record.update(val_docs=len(batch), val_tokens=tokens)
+        self.say("eval %4d / %4d | held-out loss %.4f%s on %d of %d %s" % (
+            self.step, self.cfg.steps, loss, " (%.4f bits per character)" % bpc if text else "", len(batch),
+            dataset.num_held_out, unit))
         if self.run:
-            self.run.log({"step": self.step, "val_loss": loss, "val_docs": len(docs), "val_tokens": tokens})
+            self.run.log(record)
             if not self.run.replacing:  # the old run's page stays until the new run has a checkpoint
                 report.from_training(self, final=False)
-        return loss
+        return loss, bpc
 
     # An evaluation's cost grows with the distinct prefixes of its documents (evaluate.py's trie), so
     # seconds per prefix measured on one evaluation estimate the next. With none measured yet, a large
@@ -286,9 +357,10 @@ class Training:
         if not all(map(math.isfinite, self.model.params)):
             raise MicroGPTError("the weights became NaN or infinite at step %d; stopped without saving: %s; try a "
                                 "smaller --lr" % (self.step, self.last_good()))
-        return checkpoint.Checkpoint(self.step, self.stored, self.model.config, self.dataset.tokenizer.chars,
-                                     self.dataset.info(), self.rng.getstate(),
-                                     dict(self.optimizer.state(), name=self.optimizer.name), self.model.params)
+        vocab, merges = checkpoint.vocabulary(self.dataset.tokenizer)
+        return checkpoint.Checkpoint(self.step, self.stored, self.model.config, vocab, self.dataset.info(),
+                                     self.rng.getstate(), dict(self.optimizer.state(), name=self.optimizer.name),
+                                     self.model.params, merges)
 
     def last_good(self):
         return self.run.last_good() if self.run else "no run dir"
@@ -299,25 +371,30 @@ class Training:
                              "try a smaller --lr" % (loss, self.step + 1, self.last_good()))
 
     def finish(self, stop):
-        """After the last step (or a Ctrl-C between steps): the final evaluation and save."""
+        """After the last step (or a stop signal between steps): the final evaluation and save."""
         cfg, run = self.cfg, self.run
-        if stop.requested:  # Ctrl-C: we are between two steps, so the state is whole
+        if stop.requested:  # we are between two steps, so the state is whole
+            said, signum = stopped_by(self.request.signum), self.request.signum
             if not run:
-                raise Interrupted("interrupted at step %d of %d" % (self.step, cfg.steps))
+                raise Interrupted("%s at step %d of %d" % (said, self.step, cfg.steps), signum=signum)
             if run.replacing:  # --overwrite asked to replace a run by a new one, not by a few steps of it
-                raise Interrupted("interrupted at step %d of %d, before the new run's first save; not saved: %s"
-                                  % (self.step, cfg.steps, run.last_good()))
+                raise Interrupted("%s at step %d of %d, before the new run's first save; not saved: %s"
+                                  % (said, self.step, cfg.steps, run.last_good()), signum=signum)
             run.save(self.snapshot())
-            raise Interrupted("interrupted at step %d of %d; checkpoint saved to %s"
-                              % (self.step, cfg.steps, run.checkpoint), resume_dir=run.path)
-        if self.dataset.val_docs:
-            self.val_loss = self.held_out(self.dataset.val_docs)
+            raise Interrupted("%s at step %d of %d; checkpoint saved to %s" % (said, self.step, cfg.steps,
+                                                                               run.checkpoint),
+                              resume_dir=run.path, signum=signum)
+        if self.dataset.num_held_out:
+            self.val_loss, self.val_bpc = self.held_out(self.dataset.held_out())
         if run:
             run.save(self.snapshot())
             self.say("saved: %s (step %d)" % (run.checkpoint, self.step))
-        if stop.requested:  # Ctrl-C during the final evaluation: the run is complete, skip the samples
-            raise Interrupted("interrupted after the last step; the run is complete"
-                              + ("; checkpoint saved to %s" % run.checkpoint if run else ""))
+        if stop.requested:  # a stop signal during the final evaluation: the run is complete, skip the samples
+            raise Interrupted("%s after the last step; the run is complete%s"
+                              % (stopped_by(self.request.signum), self.saved_to()), signum=self.request.signum)
+
+    def saved_to(self):
+        return "; checkpoint saved to %s" % self.run.checkpoint if self.run else ""
 
     def write_samples(self):
         """The samples after training, each printed as it is drawn; the run is saved by now, so a Ctrl-C
@@ -325,20 +402,42 @@ class Training:
         self.compute.sync()
         cfg = self.cfg
         decoder = getattr(self.compute, "decoder", None) or engine.cached_decoder  # the engine's own, if it has one
-        drawn = (sample.generate(self.model, self.dataset.tokenizer, self.rng, cfg.temperature, decoder=decoder)
-                 for _ in range(cfg.num_samples))
-        if cfg.num_samples:
-            self.say("--- inference (new, hallucinated names) ---")
-        try:  # the reference's lines: no marks
-            names = sampling.print_samples(drawn, set(self.dataset.train_docs), self.say, marks=False)
-        except KeyboardInterrupt:
-            raise Interrupted("interrupted while sampling; the run is complete"
-                              + ("; checkpoint saved to %s" % self.run.checkpoint if self.run else ""))
+        try:
+            names = self.print_samples(decoder)
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            raise Interrupted("%s while sampling; the run is complete%s" % (stopped_by(signum), self.saved_to()),
+                              signum=signum)
         if self.report:
             self.say("report: %s" % self.report)
         return {"model": self.model, "tokenizer": self.dataset.tokenizer, "losses": self.losses,
-                "samples": names, "config": cfg, "rng": self.rng, "val_loss": self.val_loss, "step": self.step,
-                "run_dir": self.run.path if self.run else None}
+                "samples": names, "config": cfg, "rng": self.rng, "val_loss": self.val_loss, "val_bpc": self.val_bpc,
+                "step": self.step, "run_dir": self.run.path if self.run else None}
+
+    def print_samples(self, decoder):
+        """Documents, as the reference prints them (its heading for the names, no marks), or passages of
+        sampling.closing_length(block_size) tokens of a text, printed token by token."""
+        cfg, tokenizer, n = self.cfg, self.dataset.tokenizer, self.cfg.num_samples
+        if self.dataset.format == "text":
+            if n:
+                self.say("--- inference (samples of %d tokens, past the context of %d) ---"
+                         % (sampling.closing_length(cfg.block_size), cfg.block_size))
+            length = sampling.closing_length(cfg.block_size)
+            return sampling.print_texts((sample.continue_text(self.model, tokenizer, self.rng, length,
+                                                              cfg.temperature, decoder=decoder) for _ in range(n)),
+                                        tokenizer, "", self.say)
+        if n:
+            names = self.dataset.sha256 == download.DATASETS["names"].sha256
+            self.say("--- inference (new, hallucinated %s) ---" % ("names" if names else "samples"))
+        drawn = (sample.generate(self.model, tokenizer, self.rng, cfg.temperature, decoder=decoder) for _ in range(n))
+        return sampling.print_samples(drawn, set(self.dataset.train_docs), self.say, marks=False)
+
+
+def held_out_bpc(loss, tokens, chars):
+    """Bits per character: the nats of all the predicted tokens (mean loss times their count) over the
+    characters they spell, in bits (1 nat = 1 / ln 2 bits). A char model's is its loss / ln 2; a model of
+    longer tokens spends more nats per token on fewer tokens, and this is the scale on which both compare."""
+    return loss * tokens / (math.log(2) * chars)
 
 
 def prefixes(batch, model_config):
