@@ -13,7 +13,9 @@ format most other software reads. safetensors is simple enough to write with the
 Tensors are named as everywhere here (wte, wpe, lm_head, layer0.attn_wq, ...; see model.param_shapes),
 in init order; each matrix is (n_out rows, n_in cols), so `x @ w.T` applies it. The metadata holds
 model.GPTConfig field by field (n_layer, n_embd, ...), the vocabulary as JSON (BOS is token len(vocab)),
-the step and the training configuration as JSON. F64 keeps every bit of the checkpoint; F32 rounds each
+the step and the training configuration as JSON; with a BPE tokenizer also "tokenizer": "bpe" and the
+merges as JSON ([[a, b], ...]: token 256 + i is bytes a then bytes b; tokens 0..255 are the bytes; vocab
+is []), and "bos" is 256 + len(merges). F64 keeps every bit of the checkpoint; F32 rounds each
 weight to the nearest float32. Left out: reading the format back (torch or the safetensors package do).
 """
 
@@ -38,6 +40,8 @@ def metadata(ck):
     """The strings of "__metadata__": what a reader needs to rebuild the model around the weights."""
     meta = {"format": "microgpt", "microgpt": __version__, "step": str(ck.step),
             "vocab": json_text(ck.vocab), "bos": str(len(ck.vocab)), "config": json_text(asdict(ck.config))}
+    if ck.merges is not None:
+        meta.update(tokenizer="bpe", merges=json_text(ck.merges), bos=str(256 + len(ck.merges)))
     meta.update((name, str(value)) for name, value in asdict(ck.model).items())
     return meta
 
