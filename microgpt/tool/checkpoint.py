@@ -21,7 +21,7 @@ Format, version 1 (keys in this order; the big arrays come last so `head -c 600`
   config (the training configuration, see train.TrainConfig), model (model.GPTConfig),
   vocab (the characters; BOS is token len(vocab)), then only with config.tokenizer bpe: merges (the
   BPE merges in order, [[a, b], ...]: token 256 + i is merges[i], BOS is 256 + len(merges); vocab is []),
-  data {path, sha256, num_docs},
+  data {path, sha256, num_docs} (config.format lines) or {path, sha256, num_chars} (text),
   rng [version, 625 ints, gauss_next] (random.Random.getstate() as JSON),
   optimizer {name, t, m, v} (Adam's moments as flat lists in the order of `weights`; {name} for SGD),
   weights {name: {shape: [rows, cols], data: [rows*cols floats, row-major]}} in model.param_shapes order.
@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, fields
 
 from ..bpe import BPETokenizer
 from ..config import TrainConfig
-from ..data import Dataset, Tokenizer
+from ..data import Tokenizer, make_dataset
 from ..errors import MicroGPTError
 from ..model import GPT, GPTConfig, param_shapes
 from ..optim import make_optimizer
@@ -46,8 +46,10 @@ from .files import json_text, read_bytes, write_atomic
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
 RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
-# config fields added since version 1 was first written: an older checkpoint ran with their defaults
-LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype", "tokenizer", "vocab_size")
+# config fields added since version 1 was first written: an older checkpoint ran with their defaults, or
+# with what OLDER says where that is not today's default (every run read its data as lines then)
+LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype", "tokenizer", "vocab_size", "format")
+OLDER = {"format": "lines"}
 # A checkpoint is read whole. Its size is ~66 bytes per parameter (weight, Adam's m and v, as ~22 characters
 # of JSON each), so 256 MiB holds ~4 million parameters: more than the pure-Python engines train in days
 # (n_embd 256 and 5 layers). json.loads takes ~4 times the file's size in memory while it reads.
@@ -240,7 +242,7 @@ def parse_config(d):
     """The training configuration, checked field by field against TrainConfig's types and ranges."""
     names = [f.name for f in fields(TrainConfig)]
     expect_dict(d, "config")
-    d = dict({name: getattr(TrainConfig, name) for name in LATER_FIELDS}, **d)
+    d = dict({name: OLDER.get(name, getattr(TrainConfig, name)) for name in LATER_FIELDS}, **d)
     expect_keys(d, names, "config")
     for name in names:
         value, kind = d[name], type(getattr(TrainConfig, name))
@@ -273,15 +275,17 @@ def parse_model(value):
     return GPTConfig(**value).validate()
 
 
-def parse_vocab(value, vocab_size):
+def parse_vocab(value, vocab_size, text=False):
+    """The characters of a char vocabulary; a text's may hold "\n", the line break data.read_text leaves."""
     if not isinstance(value, list) or not all(isinstance(ch, str) and len(ch) == 1 for ch in value):
         raise MicroGPTError("vocab must be a list of single characters")
     for i, ch in enumerate(value):
         # a lone surrogate is half of a UTF-16 pair (printing one fails); a line break ends a document
         if 0xD800 <= ord(ch) <= 0xDFFF:
             raise MicroGPTError("vocab[%d] is %s, a lone UTF-16 surrogate, which no UTF-8 text holds" % (i, shown(ch)))
-        if ch in "\r\n":
-            raise MicroGPTError("vocab[%d] is %s, a line break, which no document holds" % (i, shown(ch)))
+        if ch in "\r\n" and not (text and ch == "\n"):
+            raise MicroGPTError("vocab[%d] is %s, a line break, which no %s holds"
+                                % (i, shown(ch), "text read by MicroGPT" if text else "document"))
     if len(set(value)) != len(value):
         raise MicroGPTError("vocab has repeated characters")
     if len(value) + 1 != vocab_size:
@@ -296,7 +300,7 @@ def parse_tokenizer(doc, config, vocab_size):
     if config.tokenizer == "char":
         if "merges" in doc:
             raise MicroGPTError("merges are for a BPE tokenizer, but config.tokenizer is char")
-        return parse_vocab(doc["vocab"], vocab_size), None
+        return parse_vocab(doc["vocab"], vocab_size, config.format == "text"), None
     if "merges" not in doc:
         raise MicroGPTError("config.tokenizer is bpe, but the checkpoint has no merges")
     if doc["vocab"] != []:
@@ -337,12 +341,14 @@ def parse_merges(value, vocab_size):
 
 
 def parse_data(value):
-    """The identity of the training data: {path, sha256, num_docs}, as data.Dataset.info() wrote it."""
-    expect_keys(value, ("path", "sha256", "num_docs"), "data")
+    """The identity of the training data: {path, sha256, num_docs} (lines) or {path, sha256, num_chars}
+    (text), as the dataset's info() wrote it."""
+    count = "num_chars" if isinstance(value, dict) and "num_chars" in value else "num_docs"
+    expect_keys(value, ("path", "sha256", count), "data")
     for name in ("path", "sha256"):
         if not isinstance(value[name], str):
             raise MicroGPTError("data.%s must be a string, got %s" % (name, shown(value[name])))
-    whole(value["num_docs"], "data.num_docs")
+    whole(value[count], "data." + count)
     return value
 
 
@@ -427,8 +433,9 @@ def training_data(ck, path=None):
         raise MicroGPTError("%s has changed since training" % path)
     # a run trained before a held-out share of no documents was refused goes on as it began: without one
     bpe = None if ck.merges is None else tokenizer_of(ck)  # the char tokenizer is made again, and compared
-    dataset = Dataset(raw, path, random.Random(ck.config.seed), ck.config.val_fraction, need_held_out=False,
-                      tokenizer=bpe)
+    cfg = ck.config
+    dataset = make_dataset(raw, path, random.Random(cfg.seed), cfg.format, cfg.val_fraction, cfg.block_size,
+                           need_held_out=False, tokenizer=bpe)
     if bpe is None and dataset.tokenizer.chars != ck.vocab:
         raise MicroGPTError("the vocabulary of %s does not match the checkpoint's" % path)
     return dataset
