@@ -85,6 +85,20 @@ def workers_count(text):
     return number(int, 1, 4 * cores)(text)
 
 
+def add_model_arguments(parser, d):
+    """The model group: --n-layer, --n-embd, --n-head, --block-size, TrainConfig d's defaults in their help (a
+    parser made with argument_default=SUPPRESS leaves a flag not given out of the namespace). For train, gradcheck."""
+    g = parser.add_argument_group("model")
+    n = dict(metavar="N")
+    g.add_argument("--n-layer", type=number(int, 1, SIZE_CAP), help="transformer blocks (default %s)" % d.n_layer, **n)
+    g.add_argument("--n-embd", type=number(int, 1, SIZE_CAP), help="embedding width (default %s)" % d.n_embd, **n)
+    g.add_argument("--n-head", type=number(int, 1, SIZE_CAP), help="attention heads; must divide --n-embd (default %s)"
+                   % d.n_head, **n)
+    g.add_argument("--block-size", type=number(int, 2, SIZE_CAP),
+                   help="context length in tokens (default %s)" % d.block_size,
+                   **n)
+
+
 def add_torch_arguments(group, default=argparse.SUPPRESS):
     """--device and --dtype, the torch engine's: train, sample and bench take them."""
     group.add_argument("--device", choices=DEVICES, default=default,
