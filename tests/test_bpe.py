@@ -1,14 +1,23 @@
 """Byte-level BPE (microgpt/bpe.py): the merge rule against a plain recount-everything reference, round trips
 of any text, byte fallback, and the tokenizer stored in and restored from a run."""
 
+import io
+import json
 import os
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_checkpoint import make_checkpoint
+from test_reference_run import run_cli
+from test_train import SigintAt
 
+from microgpt import bpe, speed
 from microgpt.bpe import BPETokenizer, learn_merges
+from microgpt.config import TrainConfig
+from microgpt.data import Tokenizer
 from microgpt.errors import MicroGPTError
+from microgpt.tool import checkpoint, console, runs, training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAKESPEARE = os.path.join(os.path.dirname(ROOT), "shared", "data", "tinyshakespeare.txt")
@@ -162,3 +171,135 @@ def test_damaged_merges_are_refused(merges, message):
 def test_too_small_a_vocabulary():
     with pytest.raises(MicroGPTError, match="at least 257"):
         BPETokenizer.train(["abc"], 256)
+
+
+# --------------------------------------------------------------------------------------------------
+# a BPE run: its merges kept in the checkpoint, used again (never learnt again), refused when damaged
+
+def write_text(folder):
+    path = os.path.join(str(folder), "mixed.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(MIXED * 4) + "\n")
+    return path
+
+
+def bpe_config(path, **kw):
+    settings = dict(data=path, tokenizer="bpe", vocab_size=300, block_size=8, steps=6, batch_size=2, eval_every=3,
+                    eval_docs=3, save_every=2, num_samples=2, quiet=True)
+    settings.update(kw)
+    return TrainConfig(**settings)
+
+
+@pytest.mark.parametrize("format", ["text", "lines"])
+def test_a_bpe_run_resumes_to_the_bit(tmp_path, monkeypatch, format):
+    path, straight_dir, split_dir = write_text(tmp_path), str(tmp_path / "straight"), str(tmp_path / "split")
+    straight = training.train(bpe_config(path, format=format), out=io.StringIO(), run_dir=straight_dir)
+    monkeypatch.setitem(speed.ENGINES, "fast", SigintAt(5))
+    with pytest.raises(console.Interrupted, match="at step 5 of 6; checkpoint saved"):
+        training.train(bpe_config(path, format=format), out=io.StringIO(), run_dir=split_dir)
+    monkeypatch.undo()
+
+    def learnt_again(*args, **kwargs):
+        raise AssertionError("a resume must take the checkpoint's merges, not learn them again")
+    monkeypatch.setattr(bpe.BPETokenizer, "train", learnt_again)
+    resumed = training.resume(split_dir, out=io.StringIO())
+    with open(os.path.join(straight_dir, runs.CHECKPOINT), "rb") as a, \
+            open(os.path.join(split_dir, runs.CHECKPOINT), "rb") as b:
+        assert a.read() == b.read()
+    assert straight["losses"][5:] == resumed["losses"] and straight["samples"] == resumed["samples"]
+    ck = checkpoint.load(os.path.join(split_dir, runs.CHECKPOINT))
+    tokenizer = straight["tokenizer"]
+    assert ck.vocab == [] and ck.merges == [list(pair) for pair in tokenizer.merges] and len(ck.merges) == 43
+    assert ck.model.vocab_size == 300 and checkpoint.tokenizer_of(ck).encode(MIXED[1]) == tokenizer.encode(MIXED[1])
+
+
+@pytest.fixture(scope="module")
+def bpe_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bpe")
+    run_dir = str(folder / "run")
+    training.train(bpe_config(write_text(folder), format="lines", block_size=16, steps=2, num_samples=0),
+                   out=io.StringIO(), run_dir=run_dir)
+    with open(os.path.join(run_dir, runs.CHECKPOINT), encoding="utf-8") as f:
+        return run_dir, json.load(f)
+
+
+def test_sample_report_and_export_use_the_merges(bpe_run, tmp_path):
+    run_dir, doc = bpe_run
+    code, out, err = run_cli(["sample", "--run", run_dir, "--num-samples", "2", "--prompt", "床前😀"], tmp_path)
+    assert code == 0, err
+    assert [line[len("sample  1: "):].startswith("床前😀") for line in out if line.startswith("sample ")] == [True] * 2
+    code, out, err = run_cli(["export", run_dir, "--out", str(tmp_path / "m.safetensors")], tmp_path)
+    assert code == 0, err
+    with open(str(tmp_path / "m.safetensors"), "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    assert meta["tokenizer"] == "bpe" and json.loads(meta["merges"]) == doc["merges"] and meta["bos"] == "299"
+    code, out, err = run_cli(["report", run_dir], tmp_path)
+    assert code == 0, err
+    with open(os.path.join(run_dir, "report.html"), encoding="utf-8") as f:
+        assert "300 tokens: the 256 bytes, 43 BPE merges" in f.read()
+
+
+def saved(tmp_path, doc):
+    path = str(tmp_path / "checkpoint.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    return path
+
+
+def doubling(doc):  # each merge the previous token twice: token 256 + i spells 2**(i + 1) bytes
+    doc["merges"] = [[97, 97]] + [[256 + i, 256 + i] for i in range(len(doc["merges"]) - 1)]
+
+
+DAMAGES = {
+    "a later token": (lambda d: d["merges"].__setitem__(0, [97, 256]), "merges[0] is [97, 256], not a pair of "
+                                                                        "earlier tokens (each below 256)"),
+    "not a pair": (lambda d: d["merges"].__setitem__(3, [5]), "merges[3] is [5], not a pair"),
+    "a string": (lambda d: d["merges"].__setitem__(3, "ab"), "merges[3] is \"ab\", not a pair"),
+    "not a list": (lambda d: d.__setitem__("merges", {"a": 1}), "merges must be a list"),
+    "one missing": (lambda d: d["merges"].pop(), "merges has 42 pairs, so vocab_size should be 299 (256 bytes, "
+                                                 "the merges and BOS), but the model says 300"),
+    "repeated": (lambda d: d["merges"].__setitem__(5, d["merges"][4]), "merges: merge 5 repeats merge 4"),
+    "absent": (lambda d: d.pop("merges"), "config.tokenizer is bpe, but the checkpoint has no merges"),
+    "characters too": (lambda d: d.__setitem__("vocab", ["a"]), "vocab must be [] with a BPE tokenizer"),
+    "doubling": (doubling, "merges spell more than"),
+    "said to be char": (lambda d: d["config"].update(tokenizer="char", vocab_size=0),
+                        "merges are for a BPE tokenizer, but config.tokenizer is char"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGES))
+def test_damaged_merges_are_one_line(bpe_run, tmp_path, name):
+    damage, message = DAMAGES[name]
+    doc = json.loads(json.dumps(bpe_run[1]))
+    damage(doc)
+    path = saved(tmp_path, doc)
+    with pytest.raises(MicroGPTError) as e:
+        checkpoint.load(path)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    code, out, err = run_cli(["sample", "--checkpoint", path], tmp_path)
+    assert code == 1 and err.startswith("microgpt: error: %s: " % path) and err.count("\n") == 1, err
+
+
+def test_a_checkpoint_from_before_bpe_loads_as_char(tmp_path):
+    ck = make_checkpoint()
+    doc = json.loads(checkpoint.to_json(ck))
+    assert "merges" not in doc and doc["config"]["tokenizer"] == "char"
+    del doc["config"]["tokenizer"], doc["config"]["vocab_size"]  # as a checkpoint written before them
+    back = checkpoint.load(saved(tmp_path, doc))
+    assert back.merges is None and back.config.tokenizer == "char" and back.config.vocab_size == 0
+    tokenizer = checkpoint.tokenizer_of(back)
+    assert isinstance(tokenizer, Tokenizer) and tokenizer.chars == list("abcd")
+
+
+def test_the_flags(tmp_path):
+    path = write_text(tmp_path)
+    code, out, err = run_cli(["--data", path, "--vocab-size", "300", "--steps", "1"], tmp_path)
+    assert code == 2 and "vocab_size is for tokenizer bpe" in err and err.count("\n") == 1
+    code, out, err = run_cli(["--data", path, "--tokenizer", "bpe", "--vocab-size", "256"], tmp_path)
+    assert code == 2 and "--vocab-size" in err and "at least 257" in err
+    code, out, err = run_cli(["--data", path, "--tokenizer", "bpe", "--steps", "1", "--num-samples", "0",
+                              "--eval-every", "0", "--block-size", "8", "--format", "lines"], tmp_path)
+    assert code == 0, err
+    assert "vocab_size=512" in out[0] and any(line.startswith("tokenizer: byte-level BPE: 256 bytes, ") and
+                                               "not the 512 asked for" in line for line in out)
