@@ -21,7 +21,8 @@ bounds its size), in one of two formats:
   is measured over consecutive windows that together predict every held-out token but the first.
 
 choose_format is the rule for `auto`. The tokenizer is passed in (a function of the training text, or one
-already built, e.g. a checkpoint's); without one it is the characters of the whole file.
+already built, e.g. a checkpoint's); without one it is the characters of the whole file. The other
+tokenizer, byte-level BPE (bpe.py), is learnt from the training part alone and encodes any UTF-8 text.
 """
 
 import hashlib
