@@ -2,10 +2,15 @@
 length and framed a context at a time; the report's size has a ceiling; the download's deadline covers
 the name lookup; a worker stopped in the middle of sending its gradients cannot hang the run."""
 
+import os
 import random
+import re
+import signal
+import subprocess
+import sys
 
 import pytest
-from conftest import first_names
+from conftest import ROOT, first_names
 
 from microgpt import data
 from microgpt.bpe import BPETokenizer
@@ -83,3 +88,42 @@ def test_short_documents_are_framed_as_before(tmp_path):
     path = first_names(tmp_path, 300)
     dataset = read_dataset(path, random.Random(0), 0.1, format="lines", block_size=16)
     assert dataset.batch(3, 40) == [dataset.tokenizer.frame(d) for d in data.batch_docs(dataset.train_docs, 3, 40)]
+
+
+# --------------------------------------------------------------------------------------------------
+# a worker stopped halfway through a message
+
+# A worker that sends the first half of its gradients and stops itself (SIGSTOP), as if stopped at that moment
+HALF_THEN_STOP = """
+import os, signal, sys
+from multiprocessing import connection
+from microgpt.tool.cli import main
+send, parent = connection.Connection._send, os.getpid()
+
+def half_then_stop(self, buf, *args):
+    if os.getpid() != parent and len(buf) > 1024:
+        send(self, buf[:len(buf) // 2], *args)
+        os.kill(os.getpid(), signal.SIGSTOP)
+    send(self, buf, *args)
+
+connection.Connection._send = half_then_stop
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked, and stopped, on Linux")
+def test_a_worker_stopped_in_the_middle_of_its_gradients_is_one_line_not_a_hang(tmp_path, tiny):
+    proc = subprocess.Popen([sys.executable, "-c", HALF_THEN_STOP, "train", "--data", tiny, "--steps", "5",
+                             "--workers", "2", "--batch-size", "32", "--out", "run", "--quiet"],
+                            cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # without the watchdog: the run and its stopped worker, hung
+        except ProcessLookupError:  # all gone, as they should be
+            pass
+    assert proc.returncode == 1 and err.count("\n") == 1, err
+    assert re.match(r"microgpt: error: worker process 1 \(pid \d+\) is stopped \(SIGSTOP\?\) and cannot answer "
+                    r"during step 1 of 5; stopped without saving: no checkpoint had been saved yet$", err), err

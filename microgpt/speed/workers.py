@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from array import array
 
 from ..errors import ComputeError
@@ -88,6 +89,9 @@ def share_out(sizes, n):
     return shares
 
 
+STOPPED = "worker process %d (pid %d) is stopped (SIGSTOP?) and cannot answer"
+
+
 class PoolCompute:
     """train.Compute's interface, over this process and n - 1 worker processes."""
 
@@ -98,6 +102,7 @@ class PoolCompute:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         ctx = multiprocessing.get_context(method)
         self.conns, self.procs = [], []
+        self.done = threading.Event()  # set by close(): the watchdog's (see watch) cue to end
         for _ in range(n - 1):
             parent, child = ctx.Pipe()
             weights = array("d", model.params).tobytes()
@@ -116,27 +121,52 @@ class PoolCompute:
             self.conns.append(parent)
             self.procs.append(proc)
         self.stale = set()  # the workers whose weights are behind ours
+        self.busy = None  # the pid of the worker whose answer is being read, or that is being sent to
+        self.halted = set()  # the workers the watchdog found stopped in the middle of a message, and killed
+        threading.Thread(target=self.watch, daemon=True).start()  # after the forks: a fork copies no thread
 
     def send(self, w, message, payload=None):
+        self.busy = self.procs[w].pid  # weights larger than the pipe's buffer wait for the worker to read
         try:
             self.conns[w].send(message)
             if payload is not None:
                 self.conns[w].send_bytes(payload)
         except OSError:
             raise self.died(w)
+        finally:
+            self.busy = None
 
     def receive(self, w, raw=False):
         try:
             while not self.conns[w].poll(1.0):  # a worker stopped (SIGSTOP, Ctrl-Z on it) would never answer
                 if stopped(self.procs[w].pid):
-                    raise ComputeError("worker process %d (pid %d) is stopped (SIGSTOP?) and cannot answer"
-                                       % (w + 1, self.procs[w].pid))
-            return self.conns[w].recv_bytes() if raw else self.conns[w].recv()
+                    raise ComputeError(STOPPED % (w + 1, self.procs[w].pid))
+            self.busy = self.procs[w].pid  # an answer has begun: the rest may never come (see watch)
+            try:
+                return self.conns[w].recv_bytes() if raw else self.conns[w].recv()
+            finally:
+                self.busy = None
         except (EOFError, OSError):
             raise self.died(w)
 
+    def watch(self):
+        """The watchdog, a thread: once a second while a message is on its way to or from a worker, that
+        the worker is not stopped. Stopped halfway through sending its gradients (SIGSTOP), it would
+        leave the read waiting for the rest for good (poll only says that a message has begun); it is
+        killed instead, so that the read ends (EOFError) and the run stops with the reason."""
+        while not self.done.wait(1.0):
+            pid = self.busy
+            if pid is not None and stopped(pid):
+                self.halted.add(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:  # it ended meanwhile
+                    pass
+
     def died(self, w):
         proc = self.procs[w]
+        if proc.pid in self.halted:  # killed by the watchdog, for what it was
+            return ComputeError(STOPPED % (w + 1, proc.pid))
         proc.join(1)
         return ComputeError("worker process %d (pid %d) died, exit code %s" % (w + 1, proc.pid, proc.exitcode))
 
@@ -194,6 +224,7 @@ class PoolCompute:
         pass  # the weights and the optimizer live here; the workers only ever hold copies
 
     def close(self):
+        self.done.set()
         for conn in self.conns:
             try:
                 conn.send(("stop", None))
