@@ -6,8 +6,10 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import ROOT, first_names
@@ -18,7 +20,7 @@ from microgpt.config import TrainConfig
 from microgpt.errors import MicroGPTError
 from microgpt.model import GPT
 from microgpt.scalar_engine import loss_only
-from microgpt.tool import cost
+from microgpt.tool import cost, download
 from microgpt.tool.files import read_dataset
 
 
@@ -127,3 +129,20 @@ def test_a_worker_stopped_in_the_middle_of_its_gradients_is_one_line_not_a_hang(
     assert proc.returncode == 1 and err.count("\n") == 1, err
     assert re.match(r"microgpt: error: worker process 1 \(pid \d+\) is stopped \(SIGSTOP\?\) and cannot answer "
                     r"during step 1 of 5; stopped without saving: no checkpoint had been saved yet$", err), err
+
+
+# --------------------------------------------------------------------------------------------------
+# the download's deadline, from the name lookup on
+
+def test_a_name_lookup_that_never_ends_ends_within_the_download_deadline(tmp_path, monkeypatch):
+    """getaddrinfo takes no timeout: a name server that never answers held the download past its deadline."""
+    def silent_name_server(*args, **kwargs):
+        time.sleep(8)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    monkeypatch.setattr(socket, "getaddrinfo", silent_name_server)
+    start = time.monotonic()
+    with pytest.raises(MicroGPTError) as e:
+        download.ensure_names("http://names.example.invalid/names.txt", str(tmp_path / "cache"), deadline=1.0)
+    assert time.monotonic() - start < 4
+    assert "the host name names.example.invalid was not looked up within the 1 s deadline" in str(e.value)
+    assert "\n" not in str(e.value) and not (tmp_path / "cache").exists()

@@ -299,13 +299,49 @@ class Deadline:
         self.seconds = seconds
         self.sockets = []
         self.expired = False
+        self.why = None  # what ran out of time, when it was not the transfer
         self.lock = threading.Lock()
         self.timer = threading.Timer(seconds, self.expire)
         self.timer.daemon = True  # never keeps the process alive
+        self.start = time.monotonic()
 
     def __enter__(self):
+        self.start = time.monotonic()
         self.timer.start()
         return self
+
+    def lookup(self, host, port):
+        """socket.getaddrinfo within what is left of the deadline. It takes no timeout and no socket is open
+        yet for the timer to shut: it runs in a thread of its own, left behind if the deadline passes."""
+        found = {}
+
+        def look():
+            try:
+                found["addresses"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            except Exception as e:  # socket.gaierror, and whatever else the lookup raises: for the caller
+                found["error"] = e
+        thread = threading.Thread(target=look, daemon=True)
+        thread.start()
+        thread.join(max(0.0, self.seconds - (time.monotonic() - self.start)))
+        if thread.is_alive():
+            self.why = "the host name %s was not looked up within the %g s deadline (no network, or a slow name " \
+                       "server?)" % (host, self.seconds)
+            self.expired = True
+            raise socket.timeout(self.why)
+        if "error" in found:
+            raise found["error"]
+        return found["addresses"]
+
+    def create_connection(self, address, *options):
+        """socket.create_connection (http.client's way to connect), with the name looked up by lookup:
+        each address found in turn (a number: nothing more to look up), the first that answers kept."""
+        error = OSError("no address found for %s" % address[0])
+        for *_, sockaddr in self.lookup(*address):
+            try:
+                return socket.create_connection(sockaddr[:2], *options)  # options: timeout, source address
+            except OSError as e:
+                error = e
+        raise error
 
     def __exit__(self, *exc):
         self.timer.cancel()
@@ -323,7 +359,7 @@ class Deadline:
                 shut(sock)
 
     def message(self):
-        return "not done within the %g s deadline (the server sends too slowly)" % self.seconds
+        return self.why or "not done within the %g s deadline (the server sends too slowly)" % self.seconds
 
 
 def shut(sock):
@@ -334,8 +370,13 @@ def shut(sock):
 
 
 def watched(connection_class, watch):
-    """`connection_class` with its socket handed to `watch` as soon as it is connected."""
+    """`connection_class` with its name looked up within the deadline, and its socket handed to `watch` as
+    soon as it is connected."""
     class Watched(connection_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = watch.create_connection
+
         def connect(self):
             super().connect()
             watch.watch(self.sock)
