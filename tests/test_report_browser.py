@@ -109,3 +109,47 @@ def test_a_chinese_run_renders_its_labels(browser, tmp_path):
         pytest.skip("no font with Chinese glyphs is installed (Debian: apt-get install -y fonts-wqy-microhei)")
     used = page.fonts("svg.scatter g.token:nth-of-type(1) text")  # one label, a Chinese character
     assert used and all(name in fonts for name, _ in used), (used, fonts)
+
+
+# every heatmap: its axis labels' boxes as laid out, [left, top, right, bottom], the column labels (along the
+# top, anchored in the middle) apart from the row labels; the SVG's own box; and the positions its cells cover
+HEATMAPS = """JSON.stringify(Array.prototype.map.call(document.querySelectorAll("svg.heatmap"), function (svg) {
+    function box(el) { var r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }
+    function labels(anchor) {
+        return Array.prototype.filter.call(svg.querySelectorAll("text.axis"), function (t) {
+            return t.getAttribute("text-anchor") === anchor; }).map(function (t) { return [t.textContent, box(t)]; });
+    }
+    var cells = svg.querySelectorAll("rect[data-s]"), columns = {};
+    Array.prototype.forEach.call(cells, function (c) { columns[c.getAttribute("data-s")] = true; });
+    return {doc: svg.getAttribute("data-doc"), svg: box(svg), columns: labels("middle"), rows: labels("end"),
+            positions: Object.keys(columns).length};
+}))"""
+
+
+def overlapping(labels):
+    """Pairs of labels whose boxes intersect (touching edges do not)."""
+    return [(a, b) for i, (a, p) in enumerate(labels) for b, q in labels[i + 1:]
+            if p[0] < q[2] and q[0] < p[2] and p[1] < q[3] and q[1] < p[3]]
+
+
+def test_heatmap_labels_never_overlap_and_cover_a_long_context(browser, names_path, tmp_path):
+    # documents of 50 to 63 characters fill most of a 64-token context; some end in wide labels (Chinese
+    # characters, a control character drawn as U+0007, W and m)
+    rng = random.Random(0)
+    with open(names_path, encoding="utf-8") as f:
+        names = f.read().split()[:2000]
+    endings = ["王李", "\x07", "WmW", ""]
+    docs = [" ".join(rng.choice(names) for _ in range(12))[:rng.randint(50, 60)] + rng.choice(endings)
+            for _ in range(300)]
+    path = trained(str(tmp_path), docs, steps=20, block_size=64)
+    page = opened(browser, path, str(tmp_path / "report-64.png"))
+    maps = json.loads(page.evaluate(HEATMAPS))
+    assert maps
+    for m in maps:
+        assert m["positions"] == len(m["doc"]) + 1  # BOS and every character: nothing cut at 32
+        for axis in ("columns", "rows"):
+            assert not overlapping(m[axis]), (axis, overlapping(m[axis])[:3])
+            outside = [text for text, b in m[axis] if b[0] < m["svg"][0] or b[2] > m["svg"][2]]
+            assert not outside, (axis, outside)  # none cut off at the figure's edge
+        assert len(m["rows"]) >= m["positions"] // 2 and len(m["columns"]) >= m["positions"] // 6
+    assert any(text.startswith("U+0007") or text in "王李" for m in maps for text, _ in m["columns"] + m["rows"])

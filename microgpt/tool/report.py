@@ -515,32 +515,42 @@ def label_width(text):
     return AXIS_FONT * sum(1.2 if unicodedata.east_asian_width(c) in "WF" else 1.0 for c in text)
 
 
+def spaced(centres, sizes, gap):
+    """Which labels to draw along an axis: from the first on, each that clears the last one drawn by `gap`."""
+    kept, edge = [], -math.inf
+    for i, (centre, size) in enumerate(zip(centres, sizes)):
+        if centre - size / 2 >= edge + gap:
+            kept.append(i)
+            edge = centre + size / 2
+    return kept
+
+
 def heatmap(run, tokens, atts, layer, head, name):
     """One head's weights for one document: row t is position t reading, column s what it looks at.
 
-    Every position has its row and column; where the cells are smaller than the labels, only every k-th
-    is labelled, k the fewest cells a label needs (a line's height for the rows, the widest label's width
-    for the columns), so that no two labels overlap and none is cut off at the edge."""
+    Every position has its row and column. Where the cells are smaller than the labels, a label is left
+    out rather than drawn over its neighbour, and the margins make room for the widest one drawn."""
     T = len(tokens) - 1
     cell = max(6, min(16, 224 // max(T, 1)))
     labels = [label(run.tokenizer, t) for t in tokens[:T]]
-    wide = max(map(label_width, labels))
-    left, top = max(24, wide + 8), 36
-    row_every, column_every = math.ceil(1.2 * AXIS_FONT / cell), math.ceil((wide + 2) / cell)
+    centres = [(s + 0.5) * cell for s in range(T)]
+    rows = set(spaced(centres, [1.2 * AXIS_FONT] * T, 0))  # a line's height apart
+    columns = set(spaced(centres, [label_width(ch) for ch in labels], 2))
+    left, top = max([24] + [label_width(labels[s]) + 8 for s in rows]), 36
     parts = [svg.text(0, 12, "layer %d, head %d" % (layer + 1, head + 1), class_="label")]
     for s, ch in enumerate(labels):
-        if s % column_every == 0:
-            parts.append(svg.text(left + (s + 0.5) * cell, top - 6, ch, class_="axis", text_anchor="middle"))
-        if s % row_every == 0:
-            parts.append(svg.text(left - 5, top + (s + 0.5) * cell + 4, ch, class_="axis", text_anchor="end"))
+        if s in columns:
+            parts.append(svg.text(left + centres[s], top - 6, ch, class_="axis", text_anchor="middle"))
+        if s in rows:
+            parts.append(svg.text(left - 5, top + centres[s] + 4, ch, class_="axis", text_anchor="end"))
     for t in range(T):
         for s in range(t + 1):
             w = atts[t][head][s]
             parts.append(svg.rect(left + s * cell, top + t * cell, cell, cell, svg.title(
                 "%s (position %d) looks at %s (position %d): %.3f" % (labels[t], t, labels[s], s, w)),
                 fill=shade(w), data_t=t, data_s=s, data_w=repr(w)))
-    last = (T - 1) // column_every * column_every  # the last column labelled: room for half its label
-    width = int(math.ceil(max(left + T * cell + 4, left + (last + 0.5) * cell + wide / 2 + 2, 100)))
+    last = max(columns)  # room for the right half of the last column's label
+    width = int(math.ceil(max(left + T * cell + 4, left + centres[last] + label_width(labels[last]) / 2 + 2, 100)))
     return svg.figure(width, top + T * cell + 4, "".join(parts), class_="heatmap", data_doc=name, data_layer=layer,
                       data_head=head)
 
