@@ -15,6 +15,7 @@ from test_train import SigintAt, records
 
 from microgpt import data, sample, scalar_engine, speed
 from microgpt.config import TrainConfig
+from microgpt.errors import MicroGPTError
 from microgpt.model import GPT, GPTConfig
 from microgpt.speed import engine
 from microgpt.tool import checkpoint, console, download, runs, training
@@ -56,9 +57,10 @@ def test_the_header_says_which_format_and_why(tmp_path, play, tiny):
         "format: text (auto: %d of %d lines are longer than the 15 characters a context of 16 holds between BOS "
         "tokens)" % (long, len(lines))]
     assert "config: data=%s format=text " % play in out[0] + " "
-    code, out, err = run_cli(["--data", tiny, "--steps", "1", "--num-samples", "0", "--quiet"], tmp_path)
+    code, out, err = run_cli(["--data", tiny, "--steps", "1", "--num-samples", "1", "--quiet"], tmp_path)
     assert code == 0 and "format: lines (auto: 0 of 300 lines are longer than the 15 characters a context of 16 " \
                           "holds between BOS tokens)" in out
+    assert "--- inference (new, hallucinated samples) ---" in out  # names only for the names dataset itself
     code, out, err = run_cli(["--data", play, "--format", "lines", "--steps", "1", "--num-samples", "0", "--quiet",
                               "--out", "lines"], tmp_path)
     assert code == 0 and "format: lines (asked for)" in out
@@ -136,6 +138,12 @@ def test_bits_per_character_divide_by_the_characters_the_tokens_spell():
     # a tokenizer of two characters a token: half as many tokens, the same bits per character for the same nats
     assert training.held_out_bpc(2.0, 10, 20) == 2.0 * 10 / (math.log(2) * 20)
     assert abs(training.held_out_bpc(math.log(2), 1, 1) - 1.0) < 1e-15
+    stream = io.StringIO()
+    progress = console.Progress(stream, 0, 100, True)
+    progress.val_loss, progress.val_bpc = 2.0, 2.0 / math.log(2)
+    progress.last -= 10
+    progress.update(50, 2.5)
+    assert stream.getvalue().startswith("step 50/100 | loss 2.5000 | held-out 2.0000 (2.885 bpc) | ")
 
 
 def test_ctrl_c_then_resume_is_exact_on_a_text(tmp_path, play, monkeypatch):
@@ -152,7 +160,7 @@ def test_ctrl_c_then_resume_is_exact_on_a_text(tmp_path, play, monkeypatch):
             open(os.path.join(split_dir, runs.CHECKPOINT), "rb") as b:
         assert a.read() == b.read()  # the windows drawn after the resume are the straight run's
     assert straight["losses"][7:] == resumed["losses"] and straight["samples"] == resumed["samples"]
-    with pytest.raises(Exception, match="--format cannot change when resuming"):
+    with pytest.raises(MicroGPTError, match="--format cannot change when resuming"):
         training.resume(split_dir, {"steps": 14, "format": "lines"}, out=io.StringIO())
 
 
