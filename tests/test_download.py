@@ -122,3 +122,18 @@ def test_a_failed_download_keeps_the_cached_file(http_server, cache):
     server = http_server({})
     assert "404" in download_error(server.url("/names.txt"))
     assert listing(cache) == ["names.txt"] and (cache / "names.txt").read_bytes() == b"not the names\n"
+
+
+def test_a_cached_file_that_is_not_the_dataset_is_replaced_with_a_warning(http_server, names_bytes, cache, capsys):
+    cache.mkdir()
+    wrong = bytearray(names_bytes)
+    wrong[1000] ^= 1  # the right size, one bit off: only its SHA-256 tells
+    (cache / "names.txt").write_bytes(bytes(wrong))
+    server = http_server({"/names.txt": names_bytes})
+    assert download.ensure_names(url=server.url("/names.txt")) == str(cache / "names.txt")
+    assert (cache / "names.txt").read_bytes() == names_bytes
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: %s is not the names dataset (its SHA-256 is %s, where the "
+                                               "original's is %s); downloading it again"
+                                               % (cache / "names.txt", hashlib.sha256(wrong).hexdigest(),
+                                                  download.NAMES_SHA256)), err

@@ -23,6 +23,12 @@ from microgpt.tool import cli, download
 STALE = b"emma\nolivia\n"  # a cached file that is not the names file: a failed download must leave it so
 
 
+def stale_said(cache):
+    """The warning that comes first when the STALE file is found in the cache: it is about to be replaced."""
+    return ("warning: %s is not the names dataset (12 bytes, where the original has 228145); downloading it again\n"
+            % (cache / "names.txt"))
+
+
 def head(status="200 OK", length=None, extra=()):
     lines = ["HTTP/1.1 " + status, "Connection: close"] + list(extra)
     if length is not None:
@@ -320,11 +326,12 @@ class Terminal(io.StringIO):
 def test_progress_is_redrawn_on_a_terminal_and_one_line_elsewhere(hostile, names_path, cache):
     with open(names_path, "rb") as f:
         server = hostile(f.read())
-    first = "downloading the names dataset from %s to %s\n" % (server.url("/good"), cache / "names.txt")
+    first = stale_said(cache) + "downloading the names dataset from %s to %s\n" % (server.url("/good"),
+                                                                                  cache / "names.txt")
     tty = Terminal()
     download.ensure_names(url=server.url("/good"), stream=tty)
     shown = tty.getvalue()
-    assert shown.startswith(first) and shown.endswith("\n") and shown.count("\n") == 2
+    assert shown.startswith(first) and shown.endswith("\n") and shown.count("\n") == 3
     drawn = shown[len(first):-1].split("\r")[1:]  # each redraw starts with a carriage return
     assert len(drawn) >= 3 and drawn[0].strip() == "0% (0 bytes of 228.1 KB)"
     assert drawn[-2].strip() == "100% (228.1 KB of 228.1 KB)" and drawn[-1].strip() == "228.1 KB, verified"
@@ -338,7 +345,8 @@ def test_a_failure_on_a_terminal_ends_the_progress_line(hostile, cache):
     tty = Terminal()
     one_line_error(lambda: download.ensure_names(url=hostile().url("/truncated"), stream=tty))
     shown = tty.getvalue()
-    assert shown.endswith("\n") and shown.count("\n") == 2 and "of 228.1 KB)" in shown
+    assert shown.startswith(stale_said(cache)) and shown.endswith("\n") and shown.count("\n") == 3
+    assert "of 228.1 KB)" in shown
 
 
 def test_through_the_cli(hostile, cache, tmp_path, monkeypatch, capsys):
@@ -346,9 +354,10 @@ def test_through_the_cli(hostile, cache, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert cli.main(["--steps", "1", "--out", str(out)], prog="microgpt") == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("downloading the names dataset from ")  # the one progress line, then the error
-    assert len(err) == 2 and err[1].startswith("microgpt: error: could not download the names dataset from ")
-    assert "redirects in a loop" in err[1] and "(from $MICROGPT_NAMES_URL)" in err[1]
+    assert err[0] + "\n" == stale_said(cache)  # the stale file, then the one progress line, then the error
+    assert err[1].startswith("downloading the names dataset from ")
+    assert len(err) == 3 and err[2].startswith("microgpt: error: could not download the names dataset from ")
+    assert "redirects in a loop" in err[2] and "(from $MICROGPT_NAMES_URL)" in err[2]
     assert not out.exists()
     assert_untouched(cache)
 
@@ -359,6 +368,7 @@ def test_ctrl_c_during_the_download(hostile, cache, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "microgpt", "--steps", "1", "--out", str(tmp_path / "run")],
                             cwd=str(tmp_path), env=env, stderr=subprocess.PIPE, universal_newlines=True)
     try:
+        assert proc.stderr.readline() == stale_said(cache)
         first = proc.stderr.readline()  # the download has begun
         assert first.startswith("downloading the names dataset")
         time.sleep(0.3)

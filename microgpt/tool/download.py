@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.error
@@ -88,6 +89,25 @@ def is_cached(path, name="names"):
         return False
 
 
+def not_the_dataset(path, spec):
+    """Why the cached file at `path` is not the dataset `spec`, for the warning before it is replaced."""
+    try:
+        size = os.path.getsize(path)
+        if size != spec.size:
+            return "%d bytes, where the original has %d" % (size, spec.size)
+        return "its SHA-256 is %s, where the original's is %s" % (sha256_of(path), spec.sha256)
+    except OSError as e:
+        return "it cannot be read: %s" % (e.strerror or e)
+
+
+def tell(line, stream=None, log=None):
+    """A line for the user: to `stream`, else to the callable `log`, else to stderr."""
+    if stream is None and log is not None:
+        log(line)
+    else:
+        print(line, file=stream or sys.stderr, flush=True)
+
+
 def ensure_names(url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, deadline=DEADLINE,
                  max_bytes=MAX_BYTES):
     """Path of names.txt in the cache, downloading and verifying it first if needed: ensure("names")."""
@@ -111,6 +131,9 @@ def ensure(name, url=None, folder=None, timeout=TIMEOUT, log=None, stream=None, 
     path = os.path.join(folder, spec.file)
     if is_cached(path, name):
         return path
+    if os.path.lexists(path):  # a file there that is not the dataset: replaced, but never without a word
+        tell("warning: %s is not %s (%s); downloading it again" % (path, spec.title, not_the_dataset(path, spec)),
+             stream, log)
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:  # "http://[": not even a URL
