@@ -4,6 +4,7 @@ a preset with another engine, and where each default run goes."""
 import contextlib
 import io
 import os
+import shutil
 
 import pytest
 
@@ -81,3 +82,25 @@ def test_a_preset_s_workers_are_not_forced_on_the_torch_engine(tmp_path, tiny, m
     code, _, err = cli(tmp_path, "train", "--preset", "names-2min", "--engine", "torch", "--workers", "2",
                        "--data", tiny, "--out", "run2")
     assert code == 2 and "workers is for the fast and scalar engines" in err, err
+
+
+def test_each_default_run_is_kept_and_the_last_line_says_where_and_how_to_remove_one(tmp_path, tiny):
+    assert os.path.dirname(tiny) == str(tmp_path)  # tiny.txt, in the folder the runs start from
+    quick = ["--data", "tiny.txt", "--steps", "2", "--quiet", "--num-samples", "1", "--eval-every", "0"]
+    code, out, err = cli(tmp_path, *quick)
+    assert code == 0 and out.splitlines()[-1] == "report: runs/tiny/report.html", err  # the first: as ever
+    code, out, err = cli(tmp_path, *quick)
+    assert code == 0, err
+    assert out.splitlines()[-2:] == ["report: runs/tiny-2/report.html", "run dir: runs/tiny-2, kept beside 1 earlier "
+                                     "run of tiny (runs/tiny); remove one you no longer need with: rm -r runs/tiny"]
+    code, out, err = cli(tmp_path, *quick)
+    assert out.splitlines()[-1] == ("run dir: runs/tiny-3, kept beside 2 earlier runs of tiny (runs/tiny, "
+                                    "runs/tiny-2); remove one you no longer need with: rm -r runs/tiny")
+    shutil.rmtree(str(tmp_path / "runs" / "tiny"))  # as the line says; the next run takes the free name
+    code, out, err = cli(tmp_path, *quick)
+    assert out.splitlines()[-1] == ("run dir: runs/tiny, kept beside 2 earlier runs of tiny (runs/tiny-2, "
+                                    "runs/tiny-3); remove one you no longer need with: rm -r runs/tiny-2")
+    # a folder the user names is theirs to keep track of: nothing more is said
+    code, out, err = cli(tmp_path, *(quick + ["--out", "mine"]))
+    assert code == 0 and out.splitlines()[-1] == "report: mine/report.html", err
+    assert sorted(os.listdir(str(tmp_path / "runs"))) == ["tiny", "tiny-2", "tiny-3"]

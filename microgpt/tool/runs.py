@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import socket
 import stat
 import time
@@ -27,6 +28,7 @@ from .. import __version__
 from ..errors import MicroGPTError
 from . import checkpoint
 from .files import json_text, read_bytes, write_atomic
+from .messages import LANGS, t
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
 # A line of metrics.jsonl is ~100-200 bytes, one per logged step: 256 MiB is a million steps or more
@@ -43,17 +45,47 @@ STRAY = re.compile(r"^\.(checkpoint\.json|metrics\.jsonl|config\.json|report\.ht
 # --------------------------------------------------------------------------------------------------
 # the run directory
 
+def default_stem(data_path):
+    """The name of a data file's default runs: its name without the extension ("names" for the download)."""
+    return (os.path.splitext(os.path.basename(data_path))[0] if data_path else "names") or "run"
+
+
 def default_run_dir(data_path, root="runs"):
     """runs/<dataset name>, e.g. runs/names; if that already holds a run, runs/names-2, -3, ...
 
     Only the default gets this courtesy: an explicit --out that holds a run is an error (see RunDir).
+    Every run is kept, as a user who compares two runs wants; default_runs lists them for the one line
+    that says where the new one went and how to remove an old one.
     """
-    stem = os.path.splitext(os.path.basename(data_path))[0] if data_path else "names"
-    folder, n = os.path.join(root, stem or "run"), 1
+    stem = default_stem(data_path)
+    folder, n = os.path.join(root, stem), 1
     while os.path.exists(os.path.join(folder, CHECKPOINT)) or foreign_files(folder) or in_use(folder):
         n += 1
         folder = os.path.join(root, "%s-%d" % (stem, n))
     return folder
+
+
+def default_runs(data_path, root="runs"):
+    """The default run directories of a data file that hold a run (runs/names, runs/names-2, ...), in order."""
+    stem = default_stem(data_path)
+    name = re.compile(re.escape(stem) + r"(?:-([0-9]+))?\Z")
+    try:
+        found = [(int(m.group(1) or 1), m.group(0)) for m in map(name.match, os.listdir(root)) if m]
+    except OSError:  # no runs/ at all
+        return []
+    return [os.path.join(root, folder) for _, folder in sorted(found)
+            if os.path.isfile(os.path.join(root, folder, CHECKPOINT))]
+
+
+def where_it_went(run_dir, data_path, root="runs"):
+    """For a default run kept beside earlier ones: one line naming its folder, the earlier ones and how to
+    remove one; None when it is the only one (the first run prints nothing more)."""
+    earlier = [d for d in default_runs(data_path, root) if os.path.normpath(d) != os.path.normpath(run_dir)]
+    if not earlier:
+        return None
+    shown = ", ".join(earlier) if len(earlier) <= 3 else "%s, ..., %s" % (", ".join(earlier[:2]), earlier[-1])
+    return ("run dir: %s, kept beside %d earlier run%s of %s (%s); remove one you no longer need with: rm -r %s" % (
+        run_dir, len(earlier), "s" * (len(earlier) > 1), default_stem(data_path), shown, shlex.quote(earlier[0])))
 
 
 def last_run(root="runs"):
@@ -88,6 +120,8 @@ def ours(config_path):
 HEADS = {CHECKPOINT: b'{"format": "microgpt-checkpoint"', METRICS: b'{"step": ', PENDING: b'{"step": ',
          LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>",
          EXPORT: b'{"__metadata__":{"format":"microgpt"'}  # after safetensors' 8 bytes of header length
+# how report.py's page begins its <title>, in each language it is written in
+TITLES = tuple(("<title>" + t("MicroGPT run %s", lang) % "").encode("utf-8") for lang in LANGS)
 
 
 def looks_ours(path):
@@ -103,7 +137,7 @@ def looks_ours(path):
         return False
     name = os.path.basename(path)
     if name == REPORT:
-        return head.startswith(HEADS[REPORT]) and b"<title>MicroGPT run " in head
+        return head.startswith(HEADS[REPORT]) and any(title in head for title in TITLES)
     if name == EXPORT:
         return head[8:].startswith(HEADS[EXPORT])
     return head.startswith(HEADS[name]) or (not head and name in (METRICS, PENDING, LOCK))  # begun, nothing yet
@@ -246,10 +280,15 @@ class Lock:
             if same:
                 break
             unhold(fd)  # the holder removed the file just as we opened it: lock the one there now
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.ftruncate(fd, 0)
         note = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
+        except OSError:  # a full disk: the lock is not taken, and its empty file not left behind
+            self.fd = fd
+            self.release()
+            raise
         self.fd = fd
         return True
 
@@ -384,6 +423,10 @@ class RunDir:
 
     def unwritable(self, e):
         why = getattr(e, "strerror", None) or e
+        if getattr(e, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return MicroGPTError("cannot write to the run directory %s: %s; free some space on that disk, then %s"
+                                 % (self.path, why, "resume it" if self.resuming else
+                                    "train again (or choose another disk with --out DIR)"))
         if self.resuming:  # a run continues where it is: --out is for new runs
             return MicroGPTError("cannot write to the run directory %s: %s; make it writable, or copy the run to "
                                  "a folder you can write to and resume that" % (self.path, why))
