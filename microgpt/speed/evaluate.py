@@ -81,17 +81,23 @@ def token_losses(model, batch):
     document: the numbers loops.nll_forward gives for a whole-batch forward pass."""
     n = [model.config.predictions(tokens) for tokens in batch]
     levels, node_of = trie([tokens[:k] for tokens, k in zip(batch, n)])
-    ops, V, probs = TreeOps(model), model.config.vocab_size, []
+    ops, V, losses = TreeOps(model), model.config.vocab_size, [[] for _ in batch]
     for depth, (tokens, parents) in enumerate(levels):
         if depth:
             ops.next_depth(parents)
         logits = model.forward(ops, [[token] for token in tokens]).data
-        probs.append([loops.softmax(logits[i * V:(i + 1) * V]) for i in range(len(tokens))])
-    losses = []
-    for tokens, k, nodes in zip(batch, n, node_of):
-        ps = [probs[t][nodes[t]][tokens[t + 1]] for t in range(k)]
-        # a probability that underflowed to 0 costs infinitely much, as in loops.nll_forward
-        losses.append([-math.log(p) if p > 0 else math.inf for p in ps])
+        # a node's V probabilities, made once for all the documents that share it and kept for this depth
+        # only: every depth's would hold V floats per held-out position (a GB for Tiny Shakespeare's tail
+        # with a BPE vocabulary of 512)
+        probs = {}
+        for d, doc in enumerate(batch):
+            if depth < n[d]:
+                i = node_of[d][depth]
+                if i not in probs:
+                    probs[i] = loops.softmax(logits[i * V:(i + 1) * V])
+                p = probs[i][doc[depth + 1]]
+                # a probability that underflowed to 0 costs infinitely much, as in loops.nll_forward
+                losses[d].append(-math.log(p) if p > 0 else math.inf)
     return losses
 
 
