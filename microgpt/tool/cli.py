@@ -18,7 +18,7 @@ try:
     from ..config import BPE_VOCAB_SIZE, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TOKENIZERS, TrainConfig
     from ..data import FORMATS
     from ..errors import MicroGPTError
-    from . import cost, flags, messages, report, runs, sampling, training
+    from . import cost, flags, report, runs, sampling, training
     from .console import ignore_stops, like_ctrl_c, silence, stopped_by, write
     from .flags import COUNT_CAP, SEED, SIZE_CAP, add_torch_arguments, number, path, temperature, typed, workers_count
 except KeyboardInterrupt:
@@ -63,7 +63,7 @@ def add_train(sub):
     g.add_argument("--overwrite", action="store_true", help="replace the run already in --out DIR")
     g.add_argument("--resume", metavar="DIR", type=path("run directory"),
                    help="continue the run in DIR from its checkpoint; only --steps, --engine, --device, --workers, "
-                        "--dtype, --fast-math and the reporting flags may change")
+                        "--dtype and the reporting flags may change")
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="a measured recipe for the names data; any flag given as well overrides it: %s"
                         % "; ".join("%s: %s" % (name, PRESETS[name][0]) for name in sorted(PRESETS)))
@@ -107,12 +107,6 @@ def add_model_and_training_flags(p, d):
     g.add_argument("--workers", metavar="N", type=workers_count,
                    help="processes computing each step together, or 'auto' for one per usable core; any number "
                         "gives the same numbers (default %s)" % d.workers)
-    g.add_argument("--fast-math", action="store_true",
-                   help="fast engine, Python 3.12+: dot products of 32 or more terms by math.sumprod, ~1.2x faster "
-                        "from 32 wide up; rounded otherwise (losses differ by ~1e-13), so off by default and on in "
-                        "the presets where Python has it")
-    g.add_argument("--no-fast-math", dest="fast_math", action="store_false",
-                   help="the exact sums (the default; on --resume, turns --fast-math off)")
     add_torch_arguments(g)
     g.add_argument("--seed", metavar="N", type=SEED, help="random seed (default %s)" % d.seed)
 
@@ -133,7 +127,6 @@ def add_reporting_flags(p, d):
     g.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (on --resume, for that resume only, like every reporting flag)")
     g.add_argument("--no-quiet", dest="quiet", action="store_false", help="progress on stderr (the default)")
-    add_lang_flag(g)
     g = p.add_argument_group("sampling after training")
     g.add_argument("--temperature", metavar="X", type=temperature,
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
@@ -148,17 +141,14 @@ def cmd_train(args):
     if resume is not None:
         if hasattr(args, "out") or hasattr(args, "overwrite") or preset:
             raise UsageError("--resume DIR continues the run in DIR; --out, --overwrite and --preset are for new runs")
-        training.resume(resume, given, lang=messages.choose(getattr(args, "lang", None)))
+        training.resume(resume, given)
         return 0
     if preset:
-        from ..speed import fastmath
         from ..speed.workers import usable_cores
         recipe = PRESETS[preset][1]
         # the preset's workers are the fast and scalar engines' (the torch engine runs its processes under torchrun)
         if given.get("engine", recipe.get("engine")) != "torch":
             recipe = {**recipe, "workers": usable_cores()}
-        if given.get("engine", recipe.get("engine", "fast")) == "fast" and fastmath.sumprod is not None:
-            recipe = {**recipe, "fast_math": True}  # where this Python has math.sumprod (3.12+)
         given = {**recipe, **given}  # flags given override the preset
     cfg = TrainConfig(**given)
     try:
@@ -166,8 +156,7 @@ def cmd_train(args):
     except MicroGPTError as e:  # flags that each make sense but not together: a usage error too
         raise UsageError(e)
     run_dir = getattr(args, "out", None) or runs.default_run_dir(cfg.data)
-    kept = training.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False),
-                          lang=messages.choose(getattr(args, "lang", None)))["run_dir"]
+    kept = training.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False))["run_dir"]
     if kept and not hasattr(args, "out"):  # a default folder, numbered when the first is taken: say where
         note = runs.where_it_went(kept, cfg.data)
         if note:
@@ -228,7 +217,6 @@ def add_report(sub):
                    help="what runs the report's forward passes and samples: fast (default) or torch, for models "
                         "too large for pure Python")
     add_torch_arguments(p, "auto")
-    add_lang_flag(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -236,16 +224,9 @@ def cmd_report(args):
     if args.engine != "torch" and (args.device, args.dtype) != ("auto", "auto"):
         raise UsageError("--device and --dtype are for --engine torch")
     torch = (args.device, args.dtype) if args.engine == "torch" else None
-    run = report.load(args.dir or runs.last_run(), torch=torch, lang=messages.choose(args.lang))
+    run = report.load(args.dir or runs.last_run(), torch=torch)
     print("report: %s" % report.write(run))
     return 0
-
-
-def add_lang_flag(p):
-    p.add_argument("--lang", choices=messages.LANGS,
-                   help="the language of the report and of the progress and warnings on stderr: en or zh-CN "
-                        "(Simplified Chinese); default: the locale's (LC_ALL, LC_MESSAGES, LANG: zh... is zh-CN), "
-                        "else en. The lines on stdout are the same in both")
 
 
 def add_bench(sub):

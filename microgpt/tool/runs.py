@@ -28,7 +28,6 @@ from .. import __version__
 from ..errors import MicroGPTError
 from . import checkpoint
 from .files import json_text, read_bytes, write_atomic
-from .messages import LANGS, t
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
 # A line of metrics.jsonl is ~100-200 bytes, one per logged step: 256 MiB is a million steps or more
@@ -120,8 +119,6 @@ def ours(config_path):
 HEADS = {CHECKPOINT: b'{"format": "microgpt-checkpoint"', METRICS: b'{"step": ', PENDING: b'{"step": ',
          LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>",
          EXPORT: b'{"__metadata__":{"format":"microgpt"'}  # after safetensors' 8 bytes of header length
-# how report.py's page begins its <title>, in each language it is written in
-TITLES = tuple(("<title>" + t("MicroGPT run %s", lang) % "").encode("utf-8") for lang in LANGS)
 
 
 def looks_ours(path):
@@ -137,7 +134,7 @@ def looks_ours(path):
         return False
     name = os.path.basename(path)
     if name == REPORT:
-        return head.startswith(HEADS[REPORT]) and any(title in head for title in TITLES)
+        return head.startswith(HEADS[REPORT]) and b"<title>MicroGPT run " in head
     if name == EXPORT:
         return head[8:].startswith(HEADS[EXPORT])
     return head.startswith(HEADS[name]) or (not head and name in (METRICS, PENDING, LOCK))  # begun, nothing yet
@@ -280,15 +277,10 @@ class Lock:
             if same:
                 break
             unhold(fd)  # the holder removed the file just as we opened it: lock the one there now
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
         note = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.ftruncate(fd, 0)
-            os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
-        except OSError:  # a full disk: the lock is not taken, and its empty file not left behind
-            self.fd = fd
-            self.release()
-            raise
+        os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
         self.fd = fd
         return True
 
@@ -423,10 +415,6 @@ class RunDir:
 
     def unwritable(self, e):
         why = getattr(e, "strerror", None) or e
-        if getattr(e, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            return MicroGPTError("cannot write to the run directory %s: %s; free some space on that disk, then %s"
-                                 % (self.path, why, "resume it" if self.resuming else
-                                    "train again (or choose another disk with --out DIR)"))
         if self.resuming:  # a run continues where it is: --out is for new runs
             return MicroGPTError("cannot write to the run directory %s: %s; make it writable, or copy the run to "
                                  "a folder you can write to and resume that" % (self.path, why))
