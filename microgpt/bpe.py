@@ -25,7 +25,7 @@ Shakespeare's million bytes for a vocabulary of 512). Training here reads it onc
 a linked list, the count of every pair, and where each pair occurs, and a merge touches only the places
 it changes: at each occurrence of (a, b), the pairs (p, a) and (b, n) around it lose one and (p, ab),
 (ab, n) gain one. A heap of the counts gives the most frequent pair without a look at every pair. On
-Tiny Shakespeare with CPython: 512 tokens in ~8 s and 2,304 in ~12 s, where recounting everything (as the
+Tiny Shakespeare with CPython: 512 tokens in ~8 s and 2,305 in ~13 s, where recounting everything (as the
 tests' reference does) takes ~1.6 s a merge, ~6 minutes for 512. Encoding uses the same
 linked list, with the places where each merge applies collected as they appear.
 
