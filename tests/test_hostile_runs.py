@@ -351,12 +351,13 @@ def test_a_full_disk_is_one_line_and_lets_the_lock_go(tmp_path, tiny, capsys, mo
 def test_after_its_work_the_console_script_ignores_ctrl_c(monkeypatch):
     from microgpt.tool import cli
     monkeypatch.setattr(cli, "main", lambda: 0)
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in console.STOPS}
     try:
         assert cli.console() == 0
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert all(signal.getsignal(signum) is signal.SIG_IGN for signum in console.STOPS)  # SIGTERM, SIGHUP too
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")

@@ -39,7 +39,11 @@ def usable_cores():
 def serve(conn, config, params, engine_name, inherited=()):
     """The loop of a worker process: take weights, compute shards or score documents, until "stop", or
     until the main process is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle, between steps
+    # Ctrl-C, and SIGTERM or SIGHUP sent to the whole process group (a terminal closing, kill -TERM -PGID), are
+    # the main process's to handle, between steps: it saves, then tells us to stop (close() kills us if need be)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     for other in inherited:  # a forked worker holds the main process's ends of the earlier workers' pipes:
         other.close()  # closed, so that each of those workers sees its pipe end when the main process does
     parent = os.getppid()
@@ -230,12 +234,17 @@ class PoolCompute:
                 conn.send(("stop", None))
             except OSError:
                 pass
-        for proc in self.procs:
-            proc.join(5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(1)
-            if proc.is_alive():  # a stopped process takes no SIGTERM: SIGKILL, or exit would wait on it forever
-                proc.kill()
-                proc.join(1)
-        self.conns, self.procs = [], []
+        try:
+            for proc in self.procs:
+                proc.join(5)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(1)
+                if proc.is_alive():  # stopped, or ignoring SIGTERM (see serve): SIGKILL, or exit would wait forever
+                    proc.kill()
+                    proc.join(1)
+        finally:  # cut short (a second Ctrl-C): multiprocessing's exit would SIGTERM them and wait, for good
+            for proc in self.procs:
+                if proc.is_alive():
+                    proc.kill()
+            self.conns, self.procs = [], []
