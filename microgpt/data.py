@@ -292,8 +292,10 @@ class TextDataset:
 
     def characters(self, windows):
         """The characters of the text the windows predict (all but their first tokens): what bits per
-        character divides by, so that tokenizers of any size compare."""
-        return sum(len(self.tokenizer.decode(w[1:])) for w in windows)
+        character divides by, so that tokenizers of any size compare. The windows follow one another, so
+        their predicted tokens are one run of the text, decoded whole: a BPE token can end inside a
+        character, and decoding each window apart would count its halves as two U+FFFD."""
+        return len(self.tokenizer.decode([t for w in windows for t in w[1:]]))
 
     def info(self):
         return {"path": os.path.abspath(self.path), "sha256": self.sha256, "num_chars": len(self.text)}

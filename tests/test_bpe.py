@@ -15,7 +15,7 @@ from test_train import SigintAt
 from microgpt import bpe, speed
 from microgpt.bpe import BPETokenizer, learn_merges
 from microgpt.config import TrainConfig
-from microgpt.data import Tokenizer
+from microgpt.data import TextDataset, Tokenizer
 from microgpt.errors import MicroGPTError
 from microgpt.tool import checkpoint, console, runs, training
 
@@ -141,6 +141,17 @@ def test_decoding_half_a_character_does_not_raise():
     broken = list("李".encode("utf-8"))[:2]  # what sampling can write: the first two bytes of three
     assert TRAINED.decode(broken) == "\ufffd"
     assert TRAINED.decode([ord("a")] + broken + [ord("b")]) == "a\ufffdb"
+
+
+def test_bits_per_character_count_the_characters_not_the_windows_halves():
+    # pure bytes (no merges) and windows of 4 tokens: nearly every window ends inside a 3-byte character
+    text = "床前明月光，疑是地上霜。" * 40
+    dataset = TextDataset(text.encode("utf-8"), "poem.txt", 0.25, 4, tokenizer=BPETokenizer([]))
+    windows = dataset.held_out()
+    assert len(windows) == 90 and len(dataset.val_text) == 120
+    # the windows predict every held-out token but the first: the text but the first byte, whose character's
+    # other two bytes count as two U+FFFD (decoding each window apart counted 209)
+    assert dataset.characters(windows) == len(dataset.tokenizer.decode(dataset.val_tokens[1:])) == 121
 
 
 def test_deterministic():
