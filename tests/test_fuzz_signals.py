@@ -16,7 +16,7 @@ from conftest import ROOT, first_names
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgpt.tool import checkpoint, console, runs
+from microgpt.tool import checkpoint, console, report, runs
 from microgpt.tool.cli import main
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
@@ -171,3 +171,22 @@ def test_signals_at_any_moment_keep_a_good_run_that_resumes_exactly(tmp_path_fac
         resume_matches(run_dir, expected)
     else:  # stopped at once before the first save: the line says so
         assert "no checkpoint had been saved yet" in lines[0], lines
+
+
+# --------------------------------------------------------------------------------------------------
+# the final report: the run is saved by then, and a page is not worth the wait
+
+def test_a_stop_signal_during_the_final_report_ends_it_at_once(tmp_path, straight, monkeypatch, capsys):
+    def slow_write(run):  # a final page that takes 15 s to draw (a large model's attention maps, say)
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(300):
+            time.sleep(0.05)
+    monkeypatch.setattr(report, "write", slow_write)
+    run_dir = str(tmp_path / "run")
+    begun = time.time()
+    assert main(["--data", straight[0], "--out", run_dir] + FLAGS) == 130
+    assert time.time() - begun < 10
+    saved = os.path.join(run_dir, runs.CHECKPOINT)
+    assert capsys.readouterr().err == ("microgpt: interrupted while writing the report; the run is complete; "
+                                       "checkpoint saved to %s (the report command draws its page)\n" % saved)
+    assert checkpoint.load(saved).step == STEPS
