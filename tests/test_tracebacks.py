@@ -120,3 +120,79 @@ def test_a_fork_refused_is_one_line_and_ends_the_workers_already_started(tmp_pat
     err = one_line(capsys, code, 1)
     assert "cannot start worker process 2 of 2: Resource temporarily unavailable" in err, err
     assert multiprocessing.active_children() == []
+
+
+@pytest.fixture
+def run(tmp_path, tiny, monkeypatch, capsys):
+    """A run of 3 steps in tmp_path/run, the working folder tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", tiny, "--steps", "3", "--out", "run", "--quiet", "--num-samples", "0"]) == 0
+    capsys.readouterr()
+    return "run"
+
+
+def files_of(folder):
+    return {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))}
+
+
+def test_a_name_past_the_systems_limit_is_one_line_saying_so(run, tiny, capsys):
+    """A name longer than the system allows (ENAMETOOLONG) was "no checkpoint at ..." for the commands that
+    look for a run first; and a name near the limit, the user's to have, could not be written because its
+    temp file's name was 21 characters longer."""
+    long = "a" * (os.pathconf(".", "PC_NAME_MAX") + 45)
+    for argv in (["train", "--data", long, "--steps", "1"], ["train", "--data", tiny, "--out", long],
+                 ["train", "--resume", long], ["sample", "--run", long], ["sample", "--checkpoint", long],
+                 ["report", long], ["export", long], ["export", run, "--out", long]):
+        assert os.strerror(errno.ENAMETOOLONG) in one_line(capsys, main(argv), 1), argv
+    near = "b" * (os.pathconf(".", "PC_NAME_MAX") - 5) + ".st"
+    assert main(["export", run, "--out", near]) == 0 and os.path.isfile(near)
+
+
+def test_a_run_folder_that_may_not_be_searched_is_one_line_saying_so(run, tiny, monkeypatch, capsys):
+    """chmod 000 on the run's folder (as root, which reads it anyway, simulated): its files cannot even be
+    looked at, which is not the same as their not being there."""
+    real_lstat = os.lstat
+
+    def lstat(path, *args, **kwargs):
+        if os.fspath(path).startswith(run + os.sep):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_lstat(path, *args, **kwargs)
+    monkeypatch.setattr(os, "lstat", lstat)
+    for argv in (["train", "--resume", run, "--steps", "6"], ["sample", "--run", run], ["report", run],
+                 ["export", run]):
+        err = one_line(capsys, main(argv), 1)
+        assert "cannot read the checkpoint run/checkpoint.json: Permission denied" in err, (argv, err)
+
+
+def test_an_unreadable_data_file_is_one_line_saying_so(run, tiny, monkeypatch, capsys):
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):
+        if os.fspath(path) == tiny:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(os, "open", open_)
+    assert "cannot read %s: Permission denied" % tiny in one_line(capsys, main(["train", "--data", tiny, "--steps",
+                                                                              "1", "--out", "other"]), 1)
+    assert "cannot read %s: Permission denied" % tiny in one_line(capsys, main(["train", "--resume", run, "--steps",
+                                                                              "6"]), 1)
+
+
+def test_a_full_disk_is_one_line_with_what_to_do_for_every_command_that_writes(run, tiny, monkeypatch, capsys):
+    """ENOSPC where the bytes reach the disk (fsync: write_atomic's every file), and where run.lock is
+    written: one line that says to free some space, the run's files as they were, no temp file left."""
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    before = files_of(run)
+    for argv in (["train", "--data", tiny, "--steps", "1", "--out", "new"], ["train", "--resume", run, "--steps", "6"],
+                 ["report", run], ["export", run]):
+        with monkeypatch.context() as m:
+            m.setattr(os, "fsync", full)
+            err = one_line(capsys, main(argv), 1)
+        assert "No space left on device; free some space" in err, (argv, err)
+        assert files_of(run) == before and not [name for name in os.listdir("new") if name.endswith(".tmp")]
+    with monkeypatch.context() as m:
+        m.setattr(os, "write", full)  # the lock's note: the lock is let go, its empty file removed
+        err = one_line(capsys, main(["train", "--resume", run, "--steps", "6"]), 1)
+    assert "No space left on device; free some space on that disk, then resume it" in err, err
+    assert files_of(run) == before

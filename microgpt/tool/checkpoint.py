@@ -41,7 +41,7 @@ from ..data import Tokenizer, make_dataset
 from ..errors import MicroGPTError
 from ..model import GPT, GPTConfig, param_shapes
 from ..optim import make_optimizer
-from .files import json_text, read_bytes, write_atomic
+from .files import json_text, not_written, reach, read_bytes, write_atomic
 
 FORMAT = "microgpt-checkpoint"
 VERSION = 1
@@ -117,7 +117,7 @@ def save(path, ck):
     try:
         write_atomic(path, text)
     except OSError as e:
-        raise MicroGPTError("cannot write %s: %s" % (path, e.strerror or e))
+        raise MicroGPTError("cannot write %s: %s" % (path, not_written(e)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,6 +125,7 @@ def save(path, ck):
 
 def load(path):
     """The validated Checkpoint in `path`; any problem is a MicroGPTError naming the file."""
+    reach(path, "checkpoint")
     if not os.path.lexists(path):
         raise MicroGPTError("no checkpoint at %s: train a model first (the train command), or name a run "
                             "directory or checkpoint file" % path)

@@ -26,7 +26,7 @@ import urllib.request
 
 from ..errors import MicroGPTError
 from .console import Interrupted, redraws, stopped_by
-from .files import sha256_of, write_atomic
+from .files import not_written, sha256_of, write_atomic
 
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
@@ -193,7 +193,7 @@ def save(path, folder, body):
         write_atomic(path, body)
     except OSError as e:
         raise MicroGPTError("cannot write the dataset to %s (%s); set %s to another folder or %s"
-                            % (folder, e.strerror or e, CACHE_ENV, HINT))
+                            % (folder, not_written(e), CACHE_ENV, HINT))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .. import __version__
 from ..errors import MicroGPTError
 from ..model import param_shapes
 from . import checkpoint
-from .files import json_text, write_atomic
+from .files import json_text, not_written, write_atomic
 from .runs import CHECKPOINT
 
 DTYPES = {"float64": ("d", "F64"), "float32": ("f", "F32")}  # array typecode, safetensors dtype
@@ -82,7 +82,7 @@ def export(run, out=None, dtype="float64", overwrite=False, say=print):
     try:
         write_atomic(out, blob)
     except OSError as e:
-        raise MicroGPTError("cannot write %s: %s" % (out, e.strerror or e))
+        raise MicroGPTError("cannot write %s: %s" % (out, not_written(e)))
     say("wrote %s: %d tensors, %d %s weights, %d bytes (step %d of %s)"
         % (out, len(param_shapes(ck.model)), len(ck.params), DTYPES[dtype][1], len(blob), ck.step, path))
     return out

@@ -4,6 +4,7 @@ a file so that a crash can never leave half of it.
 Not part of the learning path: nothing here is about GPTs.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -53,6 +54,27 @@ def read_bytes(path, kind="text file", limit=DATA_LIMIT):
     if len(raw) > limit:
         raise too_big(path, kind, None, limit)
     return raw
+
+
+def reach(path, kind):
+    """Nothing if `path` is there or simply is not (ENOENT: the caller says what was expected there); else
+    the one line saying why it cannot even be looked at: a name past the system's limit, a folder on the
+    way that may not be searched (chmod 000), where "no checkpoint at DIR" would mislead."""
+    try:
+        os.lstat(path)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise MicroGPTError("cannot read the %s %s: %s" % (kind, path, e.strerror or e))
+    except ValueError:  # a NUL in the name: the flags refuse it, and no file has it
+        pass
+
+
+def not_written(e):
+    """Why a file was not written, from its OSError, with what to do about a full disk (or quota)."""
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        why += "; free some space on that disk, or write somewhere else"
+    return why
 
 
 def load_docs(path):
@@ -121,7 +143,9 @@ def write_atomic(path, payload):
         payload = payload.encode("utf-8", "backslashreplace")
     folder = os.path.dirname(os.path.abspath(path))
     # created like any file, so it gets the usual permissions (tempfile.mkstemp would make it owner-only)
-    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(), os.urandom(4).hex()))
+    # the name cut to 200 characters: a name near the system's limit (255) is the user's to have, its temp
+    # file's (21 more characters) is ours to keep within it
+    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path)[:200], os.getpid(), os.urandom(4).hex()))
     try:  # opened inside: a signal raising (console.StopRequest) as the open returns must not leave it behind
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:

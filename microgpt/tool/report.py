@@ -39,7 +39,7 @@ from ..model import GPT, param_shapes
 from ..speed import engine, loops
 from . import checkpoint, svg
 from .console import visible
-from .files import read_bytes, write_atomic
+from .files import not_written, reach, read_bytes, write_atomic
 from .runs import CHECKPOINT, METRICS, looks_ours, read_metrics
 from .sampling import closing_length, shown_text
 
@@ -77,6 +77,7 @@ class Run:
 def load(path, dataset=None, torch=None):
     """The Run kept in directory `path`; a MicroGPTError (one line) if there is none or it is damaged.
     torch = (device, dtype): the forward passes and samples run on PyTorch, else on the fast engine."""
+    reach(path, "run directory")
     if not os.path.isdir(path):
         raise MicroGPTError("%s is a file, not a run directory" % path if os.path.exists(path) else
                             "no run directory at %s" % path)
@@ -889,7 +890,7 @@ def write(run):
     try:
         write_atomic(path, text)
     except OSError as e:
-        raise MicroGPTError("cannot write %s: %s" % (path, e.strerror or e))
+        raise MicroGPTError("cannot write %s: %s" % (path, not_written(e)))
     return path
 
 

@@ -277,10 +277,15 @@ class Lock:
             if same:
                 break
             unhold(fd)  # the holder removed the file just as we opened it: lock the one there now
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.ftruncate(fd, 0)
         note = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, (json.dumps(note) + "\n").encode("utf-8"))
+        except OSError:  # a full disk: the lock is not taken, and its empty file not left behind
+            self.fd = fd
+            self.release()
+            raise
         self.fd = fd
         return True
 
@@ -415,6 +420,10 @@ class RunDir:
 
     def unwritable(self, e):
         why = getattr(e, "strerror", None) or e
+        if getattr(e, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return MicroGPTError("cannot write to the run directory %s: %s; free some space on that disk, then %s"
+                                 % (self.path, why, "resume it" if self.resuming else
+                                    "train again (or choose another disk with --out DIR)"))
         if self.resuming:  # a run continues where it is: --out is for new runs
             return MicroGPTError("cannot write to the run directory %s: %s; make it writable, or copy the run to "
                                  "a folder you can write to and resume that" % (self.path, why))

@@ -15,12 +15,14 @@ from ..errors import MicroGPTError
 from ..speed.engine import cached_decoder
 from . import checkpoint, cost
 from .console import Lines, visible
+from .files import reach
 
 
 def checkpoint_path(run=None, checkpoint_file=None):
     """The checkpoint named by --checkpoint FILE, or the one in --run DIR."""
     if checkpoint_file:
         return checkpoint_file
+    reach(run, "run directory")
     if os.path.exists(run) and not os.path.isdir(run):
         raise MicroGPTError("%s is a file, not a run directory; pass a checkpoint file with --checkpoint" % run)
     return os.path.join(run, "checkpoint.json")

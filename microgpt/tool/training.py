@@ -25,7 +25,7 @@ from ..train import Compute, Diverged, get_lr
 from ..train import loop as train_loop
 from . import checkpoint, cost, download, report, sampling, tokenizers
 from .console import Interrupted, Lines, Progress, StopRequest, stopped_by
-from .files import read_dataset
+from .files import reach, read_dataset
 from .runs import RunDir, identity
 
 # Of the settings a resume may change (RESUMABLE), those of that resume only: when and how it reports.
@@ -114,6 +114,7 @@ def resume(run_dir, changes=None, out=None, err=None):
     """
     err = err or sys.stderr
     run = RunDir(run_dir)
+    reach(run_dir, "run directory")
     if not os.path.isdir(run_dir):
         raise MicroGPTError("cannot resume: %s is not a run directory" % run_dir)
     loaded = identity(run.checkpoint)  # checked again once the run's lock is ours
