@@ -9,8 +9,8 @@ instead from the 256 possible bytes, so any text at all is a sequence of tokens,
     2. count every adjacent pair of tokens, overlapping ones too: "aaa" holds the pair (a, a) twice;
     3. the most frequent pair (a, b) becomes a new token, 256 for the first, 257 for the next, ...; its
        occurrences are replaced from left to right, so in "aaa" only the first two bytes merge. Ties go
-       to the smallest pair, compared as (a, b): the pair of older tokens, so the result never depends
-       on the order of a dictionary;
+       to the smallest pair, compared as (a, b), a first, so the result never depends on the order of a
+       dictionary;
     4. repeat until the vocabulary has vocab_size tokens (the 256 bytes, the merges and BOS), or until
        no pair occurs twice (a merge then would save nothing).
 
@@ -26,8 +26,8 @@ a linked list, the count of every pair, and where each pair occurs, and a merge 
 it changes: at each occurrence of (a, b), the pairs (p, a) and (b, n) around it lose one and (p, ab),
 (ab, n) gain one. A heap of the counts gives the most frequent pair without a look at every pair. On
 Tiny Shakespeare with CPython: 512 tokens in ~8 s and 2,305 in ~13 s, where recounting everything (as the
-tests' reference does) takes ~1.6 s a merge, ~6 minutes for 512. Encoding uses the same
-linked list, with the places where each merge applies collected as they appear.
+tests' reference does) takes ~1.6 s a merge, ~6 minutes for 512. Encoding uses the same linked list,
+with the places where each merge applies collected as they appear.
 
 Left out: GPT-2's split of the text into words before training (its regular expression is
 English-minded), and special tokens other than BOS.
@@ -71,7 +71,11 @@ class BPETokenizer:
         return cls(learn_merges(docs, vocab_size - 257, progress))
 
     def encode(self, text):
-        ids = list(text.encode("utf-8"))
+        try:
+            ids = list(text.encode("utf-8"))
+        except UnicodeEncodeError as e:  # a str can hold what no UTF-8 does: a lone surrogate
+            raise MicroGPTError("the text holds U+%04X, a lone surrogate (half of a UTF-16 pair, or a byte that "
+                                "was not UTF-8), which has no UTF-8 bytes to encode" % ord(text[e.start]))
         return merge_all(ids, self.merges, self.rank) if len(ids) > 1 and self.merges else ids
 
     def decode(self, ids):

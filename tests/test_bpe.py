@@ -135,6 +135,13 @@ def test_byte_fallback_for_unseen_characters():
     assert tok.decode(tok.encode("the 李 cat😀")) == "the 李 cat😀"
 
 
+def test_a_lone_surrogate_is_one_line(bpe_run, tmp_path):
+    with pytest.raises(MicroGPTError, match=r"U\+DCFF, a lone surrogate"):
+        TRAINED.encode("a\udcffb")  # what a terminal's byte 0xFF becomes under surrogateescape
+    code, out, err = run_cli(["sample", "--run", bpe_run[0], "--prompt", "a\udcffb"], tmp_path)
+    assert code == 1 and err.startswith("microgpt: error: ") and "U+DCFF" in err and err.count("\n") == 1, err
+
+
 def test_decoding_half_a_character_does_not_raise():
     ids = TRAINED.encode("李")
     assert len(ids) >= 1
