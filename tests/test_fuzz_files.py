@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 
 import pytest
 from hypothesis import event, given, settings
@@ -318,3 +319,60 @@ def test_a_checkpoint_asking_for_more_workers_than_this_machine_can_run_resumes_
     assert code == 0, err
     with open(os.path.join(run_dir, "checkpoint.json"), encoding="utf-8") as f:
         assert json.load(f)["config"]["workers"] == usable_cores()
+
+
+# --------------------------------------------------------------------------------------------------
+# control characters in the data: shown as escapes, never obeyed by the terminal
+
+# escape sequences (clear the screen, retitle the window, colour), BEL, backspace, DEL, C1 controls (CSI,
+# OSC, NEL), bidirectional overrides, isolates and marks, the line separator, vertical tab and form feed
+CONTROLS = ["\x1b[2J", "\x1b]0;pwned\x07", "\x1b[31m", "\x1b", "\x07", "\x08", "\x7f", "\x85", "\x9b", "\x9d",
+            "\u202e", "\u2066", "\u200f", "\u2028", "\x0b", "\x0c", "\t"]
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def raw_controls(text):
+    """What a terminal would obey in `text`, besides the newline that ends a line and a tab."""
+    return sorted({c for c in text if c not in "\n\t" and (unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                                                           or c in BIDI)})
+
+
+def run_both(argv):
+    """(exit code, stdout, stderr) of the CLI run in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with watchdog(SECONDS), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+pieces = st.sampled_from(CONTROLS + list("abcdeé李 "))
+documents = st.lists(pieces, min_size=1, max_size=6).map("".join)
+
+
+@settings(max_examples=20)
+@given(docs=st.lists(documents, min_size=12, max_size=30), prompt=st.lists(pieces, max_size=3).map("".join))
+def test_control_characters_in_the_data_never_reach_the_terminal_raw(base, docs, prompt):
+    folder = tempfile.mkdtemp(dir=base["folder"])
+    try:
+        path = os.path.join(folder, "data.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(docs) + "\n")
+        run_dir = os.path.join(folder, "run")
+        code, out, err = run_both(["train", "--data", path, "--out", run_dir, "--steps", "2", "--n-embd", "8",
+                                   "--n-head", "2", "--block-size", "8", "--num-samples", "5", "--temperature", "2"])
+        assert raw_controls(out + err) == [], (out, err)
+        if code != 0:  # documents all blank once stripped, say: one clean line
+            event("train refused")
+            assert_one_clean_line(code, err)
+            return
+        # the prompt's characters may be outside the vocabulary, or a prompt too long for the context
+        code, out, err = run_both(["sample", "--run", run_dir, "--num-samples", "5", "--temperature", "2",
+                                   "--prompt", prompt])
+        assert raw_controls(out + err) == [], (out, err)
+        event("sample exit %d" % code)
+        if code != 0:
+            assert_one_clean_line(code, err)
+        else:
+            assert len([line for line in out.splitlines() if line.startswith("sample ")]) == 5
+    finally:
+        shutil.rmtree(folder)
