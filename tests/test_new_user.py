@@ -1,29 +1,14 @@
 """What a new user meets first: bench's flags (none it lacks suggested, none that contradict accepted),
 a preset with another engine, and where each default run goes."""
 
-import contextlib
-import io
 import os
 import shutil
 
 import pytest
+from test_terminal import cli  # (exit code, stdout, stderr) of main(argv) in a folder
 
 from microgpt.speed import workers
 from microgpt.tool import bench, torch_bench
-from microgpt.tool.cli import main
-
-
-def cli(folder, *argv):
-    """(exit code, stdout, stderr) of main(argv) run in `folder`."""
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(str(folder))
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_bench_on_a_small_file_times_it_without_asking_for_a_flag_it_lacks(tmp_path):
