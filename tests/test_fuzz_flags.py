@@ -21,7 +21,7 @@ EDGE = ["0", "-1", "1", "2", "1e300", str(10 ** 30), "nan", "inf", "-inf", "1e-3
 INT = ["n-layer", "n-embd", "n-head", "block-size", "steps", "batch-size", "warmup", "seed", "log-every",
        "eval-every", "eval-docs", "save-every", "num-samples", "workers"]
 TRAIN = INT + ["data", "out", "resume", "preset", "lr", "schedule", "optimizer", "val-fraction", "engine",
-               "device", "dtype", "temperature"]
+               "device", "dtype", "temperature", "tokenizer", "vocab-size"]
 COMMANDS = {
     # command: (its flags, what comes first, what comes last: the run's length, fixed small)
     "train": (TRAIN, ["--data", "tiny.txt", "--quiet"], ["--steps", "3", "--num-samples", "1", "--eval-every", "0"]),
@@ -40,7 +40,7 @@ VALID = {"n-layer": "1", "n-embd": "8", "n-head": "2", "block-size": "8", "steps
          "preset": "names-2min", "lr": "0.1", "schedule": "cosine", "optimizer": "sgd", "val-fraction": "0.2",
          "engine": "fast", "device": "auto", "dtype": "float64", "temperature": "1e-320", "run": "run",
          "checkpoint": "run/checkpoint.json", "top-k": "3", "prompt": "a", "max-len": "5", "scalar-steps": "1",
-         "textbook-steps": "1", "seconds": "0.01", "vocab-size": "5", "format": "safetensors"}
+         "textbook-steps": "1", "seconds": "0.01", "vocab-size": "5", "format": "safetensors", "tokenizer": "bpe"}
 
 
 @pytest.fixture(scope="module")
