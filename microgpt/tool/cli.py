@@ -18,7 +18,7 @@ try:
     from ..config import BPE_VOCAB_SIZE, ENGINES, OPTIMIZERS, PRESETS, SCHEDULES, TOKENIZERS, TrainConfig
     from ..data import FORMATS
     from ..errors import MicroGPTError
-    from . import cost, flags, report, runs, sampling, training
+    from . import cost, flags, messages, report, runs, sampling, training
     from .console import ignore_stops, like_ctrl_c, silence, stopped_by, write
     from .flags import COUNT_CAP, SEED, SIZE_CAP, add_torch_arguments, number, path, temperature, typed, workers_count
 except KeyboardInterrupt:
@@ -127,6 +127,7 @@ def add_reporting_flags(p, d):
     g.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (on --resume, for that resume only, like every reporting flag)")
     g.add_argument("--no-quiet", dest="quiet", action="store_false", help="progress on stderr (the default)")
+    add_lang_flag(g)
     g = p.add_argument_group("sampling after training")
     g.add_argument("--temperature", metavar="X", type=temperature,
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
@@ -141,7 +142,7 @@ def cmd_train(args):
     if resume is not None:
         if hasattr(args, "out") or hasattr(args, "overwrite") or preset:
             raise UsageError("--resume DIR continues the run in DIR; --out, --overwrite and --preset are for new runs")
-        training.resume(resume, given)
+        training.resume(resume, given, lang=messages.choose(getattr(args, "lang", None)))
         return 0
     if preset:
         from ..speed.workers import usable_cores
@@ -156,7 +157,8 @@ def cmd_train(args):
     except MicroGPTError as e:  # flags that each make sense but not together: a usage error too
         raise UsageError(e)
     run_dir = getattr(args, "out", None) or runs.default_run_dir(cfg.data)
-    kept = training.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False))["run_dir"]
+    kept = training.train(cfg, run_dir=run_dir, overwrite=getattr(args, "overwrite", False),
+                          lang=messages.choose(getattr(args, "lang", None)))["run_dir"]
     if kept and not hasattr(args, "out"):  # a default folder, numbered when the first is taken: say where
         note = runs.where_it_went(kept, cfg.data)
         if note:
@@ -217,6 +219,7 @@ def add_report(sub):
                    help="what runs the report's forward passes and samples: fast (default) or torch, for models "
                         "too large for pure Python")
     add_torch_arguments(p, "auto")
+    add_lang_flag(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -224,9 +227,16 @@ def cmd_report(args):
     if args.engine != "torch" and (args.device, args.dtype) != ("auto", "auto"):
         raise UsageError("--device and --dtype are for --engine torch")
     torch = (args.device, args.dtype) if args.engine == "torch" else None
-    run = report.load(args.dir or runs.last_run(), torch=torch)
+    run = report.load(args.dir or runs.last_run(), torch=torch, lang=messages.choose(args.lang))
     print("report: %s" % report.write(run))
     return 0
+
+
+def add_lang_flag(p):
+    p.add_argument("--lang", choices=messages.LANGS,
+                   help="the language of the report and of the progress and warnings on stderr: en or zh-CN "
+                        "(Simplified Chinese); default: the locale's (LC_ALL, LC_MESSAGES, LANG: zh... is zh-CN), "
+                        "else en. The lines on stdout are the same in both")
 
 
 def add_bench(sub):

@@ -18,6 +18,8 @@ import threading
 import time
 import unicodedata
 
+from .messages import t
+
 # --------------------------------------------------------------------------------------------------
 # text from the data, shown and not obeyed
 
@@ -75,10 +77,10 @@ def write(stream, text):
 class Lines:
     """say(line): print to `stream` (default: sys.stdout at the time), whose reader may go away. Then the
     lines stop, `closed` is set, and the caller goes on (training trains on and saves) or stops (sampling).
-    A closed pipe is quiet; any other failure to write (a full disk) is one warning on `err`."""
+    A closed pipe is quiet; any other failure to write (a full disk) is one warning on `err`, in `lang`."""
 
-    def __init__(self, stream=None, err=None):
-        self.stream, self.err, self.closed = stream, err, False
+    def __init__(self, stream=None, err=None, lang="en"):
+        self.stream, self.err, self.closed, self.lang = stream, err, False, lang
         self.failed = None  # the error, if the lines stopped for any reason but their reader going away
 
     def __call__(self, line, end="\n"):
@@ -90,7 +92,8 @@ class Lines:
             if not (isinstance(e, OSError) and closed_pipe(e)):
                 self.failed = e
                 if self.err is not None:
-                    write(self.err, "warning: cannot write the output (%s); going on without it\n" % e)
+                    write(self.err, t("warning: cannot write the output (%s); going on without it", self.lang) % e
+                          + "\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -102,13 +105,15 @@ class Progress:
     On a terminal: one line redrawn in place (at most 10 times a second), cut to the terminal's width, since
     a line that wraps can no longer be redrawn. Elsewhere (a log file, a pipe, a terminal that says it is
     dumb): a plain line every PLAIN_EVERY seconds, so a long job shows it is alive without flooding the log.
-    No colour is used, so NO_COLOR is honoured trivially.
+    No colour is used, so NO_COLOR is honoured trivially. The words are in `lang` (messages.py).
     """
     PLAIN_EVERY = 5.0
     SLOW_EVAL = 3.0  # seconds: an evaluation expected to take longer is announced
+    EVALUATING = {"docs": "step %d/%d | evaluating on %d held-out docs, about %s",
+                  "windows": "step %d/%d | evaluating on %d held-out windows, about %s"}
 
-    def __init__(self, stream, first, total, enabled):
-        self.stream, self.first, self.total = stream, first, total
+    def __init__(self, stream, first, total, enabled, lang="en"):
+        self.stream, self.first, self.total, self.lang = stream, first, total, lang
         self.enabled = enabled
         self.live = enabled and redraws(stream)
         self.start = self.last = time.time()
@@ -124,16 +129,16 @@ class Progress:
         self.last = now
         rate = (step - self.first) / max(now - self.start, 1e-9)
         eta = (self.total - step) / max(rate, 1e-9)
-        held = " | held-out %.4f" % self.val_loss if self.val_loss is not None else ""
-        held += " (%.3f bpc)" % self.val_bpc if self.val_bpc is not None else ""
-        self.show("step %d/%d | loss %.4f%s | %.1f steps/s | ETA %s" % (
-            step, self.total, loss, held, rate, minutes(eta)))
+        lang = self.lang
+        held = t(" | held-out %.4f", lang) % self.val_loss if self.val_loss is not None else ""
+        held += t(" (%.3f bpc)", lang) % self.val_bpc if self.val_bpc is not None else ""
+        self.show(t("step %d/%d | loss %.4f%s | %.1f steps/s | ETA %s", lang) % (
+            step, self.total, loss, held, rate, minutes(eta, lang)))
 
     def evaluating(self, step, docs, seconds, unit="docs"):
         """Before an evaluation that will take a while: how many documents (or windows), and about how long."""
         if self.enabled and seconds is not None and seconds >= self.SLOW_EVAL:
-            self.show("step %d/%d | evaluating on %d held-out %s, about %s" % (step, self.total, docs, unit,
-                                                                            minutes(seconds)))
+            self.show(t(self.EVALUATING[unit], self.lang) % (step, self.total, docs, minutes(seconds, self.lang)))
 
     def show(self, line):
         # the last column stays empty: some terminals wrap as soon as it is written
@@ -148,8 +153,8 @@ class Progress:
             self.write("\r\033[K")
 
 
-def minutes(seconds):
-    return "%dm%02ds" % (seconds // 60, seconds % 60)
+def minutes(seconds, lang="en"):
+    return t("%dm%02ds", lang) % (seconds // 60, seconds % 60)
 
 
 def redraws(stream):

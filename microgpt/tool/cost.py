@@ -43,6 +43,7 @@ import sys
 from ..errors import MicroGPTError
 from .checkpoint import SIZE_LIMIT
 from .files import human_size
+from .messages import t
 
 BYTES_PER_FLOAT = 32  # a float object and its pointer in a list (see above)
 BYTES_PER_PARAM = 3 * BYTES_PER_FLOAT + 192  # weight, m, v, and the larger of a step's or a save's extra (see above)
@@ -114,12 +115,12 @@ def size(n):
     return "%.1f GB" % gb if gb < 1e4 else "%.2g GB" % gb
 
 
-def duration(seconds):
+def duration(seconds, lang="en"):
     if seconds < 2 * HOUR:
-        return "%d minutes" % round(seconds / 60)
+        return t("%d minutes", lang) % round(seconds / 60)
     if seconds < 3 * 24 * HOUR:
-        return "%.0f hours" % (seconds / HOUR)
-    return "%.2g days" % (seconds / (24 * HOUR))
+        return t("%.0f hours", lang) % (seconds / HOUR)
+    return t("%.2g days", lang) % (seconds / (24 * HOUR))
 
 
 def describe(config, batch_size=None):
@@ -135,13 +136,14 @@ def check_memory(need, what):
                             "or batch" % (what, size(need), size(have)))
 
 
-def warn_time(seconds, what, err=None):
+def warn_time(seconds, what, err=None, lang="en"):
     if seconds > HOUR:
-        print("warning: %s will take about %s at ~%d ns per multiply-add (measure yours with microgpt bench)"
-              % (what, duration(seconds), NS_PER_MAC), file=err or sys.stderr)
+        print(t("warning: %s will take about %s at ~%d ns per multiply-add (measure yours with microgpt bench)", lang)
+              % (what, duration(seconds, lang), NS_PER_MAC), file=err or sys.stderr)
 
 
-def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True, steps_done=0, longest=None):
+def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True, steps_done=0, longest=None,
+                   lang="en"):
     """Before a run: refuse one that cannot fit in memory or whose checkpoint could not be read back,
     warn about one longer than an hour.
 
@@ -150,7 +152,7 @@ def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True,
     (T the mean predicted positions per document, `longest` the most of any), it also warns about the
     time of the steps to go: the time from the mean, the memory from the longest (one shard may hold it,
     and its tape grows as T^2 in attention). The torch engine's tensors (8 bytes a number, maybe on a
-    GPU) are not what is counted here."""
+    GPU) are not what is counted here. The warning is in `lang`."""
     config = cfg.model_config(vocab_size)
     if cfg.engine == "torch":
         return check_checkpoint(config, cfg.optimizer)
@@ -165,7 +167,7 @@ def check_training(cfg, vocab_size=2, T=2, err=None, val_positions=0, warn=True,
         steps = max(1, cfg.steps - steps_done)
         slower = 5 if cfg.engine == "scalar" else 1
         warn_time(step_seconds(config, cfg.batch_size, T) * steps * slower,
-                  "%d steps of %s" % (steps, describe(config, cfg.batch_size)), err)
+                  t("%d steps of %s", lang) % (steps, describe(config, cfg.batch_size)), err, lang)
 
 
 def check_checkpoint(config, optimizer="adam"):
@@ -180,7 +182,7 @@ def check_checkpoint(config, optimizer="adam"):
                                                                          human_size(size), human_size(SIZE_LIMIT)))
 
 
-def check_dataset(cfg, dataset, err=None, steps_done=0):
+def check_dataset(cfg, dataset, err=None, steps_done=0, lang="en"):
     """check_training with the figures of the data it will train on: a document of n characters is
     framed as n + 2 tokens and trains min(block_size, n + 1) predictions; a text's window trains
     block_size, and its held-out windows predict every held-out token but the first."""
@@ -192,7 +194,7 @@ def check_dataset(cfg, dataset, err=None, steps_done=0):
         val = sum(min(block, len(d) + 1) for d in dataset.val_docs)
         longest = min(block, max(len(d) for d in dataset.train_docs) + 1)
     check_training(cfg, dataset.tokenizer.vocab_size, max(2, round(T)), err, val, steps_done=steps_done,
-                   longest=longest)
+                   longest=longest, lang=lang)
 
 
 def check_model(config, what, batch_size=1, err=None):

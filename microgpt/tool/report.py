@@ -40,6 +40,7 @@ from ..speed import engine, loops
 from . import checkpoint, svg
 from .console import visible
 from .files import not_written, reach, read_bytes, write_atomic
+from .messages import t as tr  # (t is a position here, as in the model)
 from .runs import CHECKPOINT, METRICS, looks_ours, read_metrics
 from .sampling import closing_length, shown_text
 
@@ -59,10 +60,11 @@ VOWELS = "aeiouAEIOU"
 
 class Run:
     """What a report draws from: the run's metrics, one checkpoint and the model in it, and the training
-    data when it can be found (else `why_no_data` says why not)."""
+    data when it can be found (else `why_no_data` says why not). `lang`: the page's language (messages.py)."""
 
-    def __init__(self, path, ck, dataset=None, why_no_data=None, live=False, decoder=None):
+    def __init__(self, path, ck, dataset=None, why_no_data=None, live=False, decoder=None, lang="en"):
         self.path, self.ck, self.cfg, self.live = os.path.normpath(path), ck, ck.config, live
+        self.lang = lang
         self.decoder = decoder  # another engine's sample.generate decoder, that can also read(model, tokens)
         self.dataset, self.why_no_data = dataset, why_no_data
         self.model = GPT(ck.model, params=ck.params)
@@ -74,7 +76,7 @@ class Run:
         self.bigram = bigram_loss(dataset, ck.model.block_size) if dataset else None
 
 
-def load(path, dataset=None, torch=None):
+def load(path, dataset=None, torch=None, lang="en"):
     """The Run kept in directory `path`; a MicroGPTError (one line) if there is none or it is damaged.
     torch = (device, dtype): the forward passes and samples run on PyTorch, else on the fast engine."""
     reach(path, "run directory")
@@ -92,7 +94,7 @@ def load(path, dataset=None, torch=None):
     if torch is not None:
         from ..speed import torch_engine
         decoder = torch_engine.Sampler.load(GPT(ck.model, params=ck.params), *torch)
-    return Run(path, ck, dataset, why, decoder=decoder)
+    return Run(path, ck, dataset, why, decoder=decoder, lang=lang)
 
 
 def is_number(value):
@@ -322,13 +324,14 @@ def label(tokenizer, token):
                    for ch in token_text(tokenizer, token))
 
 
-def vocabulary(tokenizer):
+def vocabulary(tokenizer, lang="en"):
     if isinstance(tokenizer, BPETokenizer):
-        return "%d tokens: the 256 bytes, %d BPE merges (the first: %s) and BOS (%s)" % (
+        return tr("%d tokens: the 256 bytes, %d BPE merges (the first: %s) and BOS (%s)", lang) % (
             tokenizer.vocab_size, len(tokenizer.merges), " ".join(label(tokenizer, 256 + i)
                                                                   for i in range(min(8, len(tokenizer.merges)))),
             BOS_LABEL)
-    return "%d tokens: %s and BOS (%s)" % (tokenizer.vocab_size, visible("".join(tokenizer.chars)[:80]), BOS_LABEL)
+    return tr("%d tokens: %s and BOS (%s)", lang) % (tokenizer.vocab_size, visible("".join(tokenizer.chars)[:80]),
+                                                    BOS_LABEL)
 
 
 def shade(fraction, low=(247, 251, 255), high=(8, 48, 107)):
@@ -376,27 +379,31 @@ def legend(entries):
 TRAIN, SMOOTH, HELD_OUT, UNIFORM, BIGRAM, LR = "#9ecae1", "#08519c", "#e6550d", "#636363", "#31a354", "#756bb1"
 
 
-def curve(points, sx, sy, name, colour, width, **attributes):
-    """A line through the points, carrying its exact numbers for the page's script (hover) and tests."""
+def curve(points, sx, sy, name, colour, width, lang="en", **attributes):
+    """A line through the points, carrying its exact numbers for the page's script (hover) and tests, and
+    its name as the readout shows it (data-label, in the page's language)."""
     return svg.polyline(points, sx, sy, stroke=colour, stroke_width=width, class_="series", data_name=name,
-                        data_x=reprs(x for x, _ in points), data_y=reprs(y for _, y in points), **attributes)
+                        data_label=tr(name, lang), data_x=reprs(x for x, _ in points),
+                        data_y=reprs(y for _, y in points), **attributes)
 
 
-def chart(width, height, sx, sy, content, xlabel, ylabel, name):
-    """A line chart: axes, the lines, and a cursor and readout that the script moves with the pointer."""
+def chart(width, height, sx, sy, content, xlabel, ylabel, name, lang="en"):
+    """A line chart: axes, the lines, and a cursor and readout that the script moves with the pointer
+    (data-at: how the readout says at which step, %s the step)."""
     body = (svg.axes(sx, sy, xlabel, ylabel, integer_x=True) + content +
             svg.line(sx.start, sy.end, sx.start, sy.start, class_="cursor", stroke="#999", visibility="hidden") +
             svg.text(sx.start + 8, sy.end + 14, "", class_="readout"))
     return svg.figure(width, height, body, class_="chart", data_figure=name, data_sx=sx.describe(),
-                      data_sy=sy.describe())
+                      data_sy=sy.describe(), data_at=tr("(step %s)", lang))
 
 
 def loss_figure(run):
     raw, held = series(run.metrics, "loss"), series(run.metrics, "val_loss")
-    uniform, V = math.log(run.tokenizer.vocab_size), run.tokenizer.vocab_size
+    uniform, V, lang = math.log(run.tokenizer.vocab_size), run.tokenizer.vocab_size, run.lang
     if not raw and not held:
-        return section("loss", "1. Loss", '<p class="empty">No loss logged yet: metrics.jsonl is empty or '
-                       'missing.</p>', "The curves appear here once the run has logged a step.")
+        return section("loss", tr("1. Loss", lang), '<p class="empty">%s</p>' % escape(tr(
+            "No loss logged yet: metrics.jsonl is empty or missing.", lang)),
+            tr("The curves appear here once the run has logged a step.", lang))
     window = max(1, min(100, len(raw) // 20))
     drawn = kept(len(raw))
     mean = smoothed(raw, window, drawn)
@@ -404,106 +411,111 @@ def loss_figure(run):
     sx = svg.Scale(min(steps), max(steps), 64, 704)
     lo, hi = svg.finite_range([v for _, v in raw + held] + [uniform] + ([run.bigram] if run.bigram else []))
     sy = svg.Scale(lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo), 258, 12)
-    keys = [(TRAIN, "training loss, every logged step", "line"),
-            (SMOOTH, "training loss, mean of the last %d" % window, "line")]
-    lines = [curve([raw[i] for i in drawn], sx, sy, "training", TRAIN, 1, stroke_opacity=0.8)]
-    for value, colour, words in ((uniform, UNIFORM, "uniform guess, ln %d = %.4f" % (V, uniform)),
-                                 (run.bigram, BIGRAM, "bigram counts, held-out %.4f" % (run.bigram or 0))):
+    keys = [(TRAIN, tr("training loss, every logged step", lang), "line"),
+            (SMOOTH, tr("training loss, mean of the last %d", lang) % window, "line")]
+    lines = [curve([raw[i] for i in drawn], sx, sy, "training", TRAIN, 1, lang, stroke_opacity=0.8)]
+    for value, colour, words in ((uniform, UNIFORM, tr("uniform guess, ln %d = %.4f", lang) % (V, uniform)),
+                                 (run.bigram, BIGRAM, tr("bigram counts, held-out %.4f", lang) % (run.bigram or 0))):
         if value is not None:
             lines.append(svg.line(sx.start, sy(value), sx.end, sy(value), stroke=colour, stroke_width=1.5,
                                   stroke_dasharray="6 4"))
             keys.append((colour, words, "dashed"))
-    lines.append(curve(mean, sx, sy, "smoothed", SMOOTH, 2))
+    lines.append(curve(mean, sx, sy, "smoothed", SMOOTH, 2, lang))
     if held:
-        lines.append(curve(held, sx, sy, "held-out", HELD_OUT, 2))
-        lines += [svg.tag("circle", svg.title("step %d: held-out loss %.4f" % (s, v)), cx=svg.num(sx(s)),
+        lines.append(curve(held, sx, sy, "held-out", HELD_OUT, 2, lang))
+        lines += [svg.tag("circle", svg.title(tr("step %d: held-out loss %.4f", lang) % (s, v)), cx=svg.num(sx(s)),
                           cy=svg.num(sy(v)), r=3.5, fill=HELD_OUT) for s, v in held]
         unit = "windows" if run.text else "docs"
         counts = sorted(set(r["val_" + unit] for r in run.metrics if is_number(r.get("val_" + unit))))
-        keys.insert(2, (HELD_OUT, "held-out loss (on %s %s)" % (" or ".join(map(str, counts)),
-                                                              "windows" if run.text else "documents"), "line"))
-    body = legend(keys) + chart(720, 300, sx, sy, "".join(lines), "step", "loss (nats per token)", "loss")
+        keys.insert(2, (HELD_OUT, tr("held-out loss (on %s windows)" if run.text else "held-out loss (on %s documents)",
+                                    lang) % tr(" or ", lang).join(map(str, counts)), "line"))
+    body = legend(keys) + chart(720, 300, sx, sy, "".join(lines), tr("step", lang), tr("loss (nats per token)", lang),
+                                "loss", lang)
     rates = series(run.metrics, "lr")
     if rates:
         sr = svg.Scale(0.0, max(v for _, v in rates), 88, 10)
-        line = curve([rates[i] for i in kept(len(rates))], sx, sr, "lr", LR, 2)
-        body += "\n" + chart(720, 126, sx, sr, line, "step", "learning rate", "lr")
-    return section("loss", "1. Loss", body, loss_caption(run, mean, held, uniform))
+        line = curve([rates[i] for i in kept(len(rates))], sx, sr, "lr", LR, 2, lang)
+        body += "\n" + chart(720, 126, sx, sr, line, tr("step", lang), tr("learning rate", lang), "lr", lang)
+    return section("loss", tr("1. Loss", lang), body, loss_caption(run, mean, held, uniform))
 
 
 def loss_caption(run, smoothed, held, uniform):
-    words = "The loss starts near a uniform guess over the %d tokens (ln %d = %.2f)" % (
+    lang = run.lang
+    words = tr("The loss starts near a uniform guess over the %d tokens (ln %d = %.2f)", lang) % (
         run.tokenizer.vocab_size, run.tokenizer.vocab_size, uniform)
     if not held:
-        return words + " and falls as the model learns (no held-out documents: nothing to tell learning " \
-                       "from memorising)."
+        return words + tr(" and falls as the model learns (no held-out documents: nothing to tell learning "
+                         "from memorising).", lang)
     final, training = held[-1][1], smoothed[-1][1] if smoothed else held[-1][1]
     bpc = series(run.metrics, "val_bpc")
-    words += " and falls as the model learns, to %.2f on held-out %s it never trains on%s" % (
-        final, "text" if run.text else "documents", " (%.3f bits per character)" % bpc[-1][1] if bpc else "")
+    words += tr(" and falls as the model learns, to %.2f on held-out text it never trains on%s" if run.text else
+               " and falls as the model learns, to %.2f on held-out documents it never trains on%s", lang) % (
+        final, tr(" (%.3f bits per character)", lang) % bpc[-1][1] if bpc else "")
     if run.bigram is not None:
-        words += ", %s the %.2f of counting character pairs (bigram)" % (
-            "better than" if final < run.bigram else "not yet better than", run.bigram)
+        words += tr(", better than the %.2f of counting character pairs (bigram)" if final < run.bigram else
+                   ", not yet better than the %.2f of counting character pairs (bigram)", lang) % run.bigram
     gap = final - training
-    return words + (": close to the smoothed training loss (%.2f), so it learned what the %s rather than "
-                    "memorising %s." % ((training,) + (("text is like", "it") if run.text else
-                                                       ("documents look like", "them"))) if gap < 0.1 else
-                    ": %.2f above the smoothed training loss, the part it memorised rather than learned." % gap)
+    if gap >= 0.1:
+        return words + tr(": %.2f above the smoothed training loss, the part it memorised rather than learned.",
+                         lang) % gap
+    return words + tr(": close to the smoothed training loss (%.2f), so it learned what the text is like rather "
+                     "than memorising it." if run.text else ": close to the smoothed training loss (%.2f), so it "
+                     "learned what the documents look like rather than memorising them.", lang) % training
 
 
-def display(name):
+def display(name, lang="en"):
     """A document as the page shows it: its control characters as escapes, as on the terminal."""
-    return visible(name) if name else "(empty)"
+    return visible(name) if name else tr("(empty)", lang)
 
 
 def samples_figure(run):
-    names, seen = run.samples, run.seen
+    names, seen, lang = run.samples, run.seen, run.lang
     if names is None:
-        return section("samples", "2. Samples", '<p class="empty">Nothing to show: the model cannot be sampled, '
-                       'its probabilities overflow (its weights are too large).</p>', "")
+        return section("samples", tr("2. Samples", lang), '<p class="empty">%s</p>' % escape(tr(
+            "Nothing to show: the model cannot be sampled, its probabilities overflow (its weights are too large).",
+            lang)), "")
     if run.text:
         return passages_figure(run, names)
     items = "".join('<li class="%s">%s</li>' % ("" if seen is None else "seen" if n in seen else "new",
-                                                escape(display(n))) for n in names)
+                                                escape(display(n, lang))) for n in names)
     body = '<ol class="samples">%s</ol>' % items
     if seen is None:
-        body += '<p class="note">New or seen: unknown, %s.</p>' % escape(run.why_no_data or "no training data")
+        body += '<p class="note">%s</p>' % escape(tr("New or seen: unknown, %s.", lang) % (
+            run.why_no_data or tr("no training data", lang)))
     elif names:
         new = sum(1 for n in names if n not in seen)
         share = new / len(names)
         bar = (svg.rect(0, 0, 720 * share, 26, fill=HELD_OUT) + svg.rect(720 * share, 0, 720 * (1 - share), 26,
                                                                          fill="#c6dbef") +
-               svg.text(8, 18, "new: %d of %d (%.0f%%)" % (new, len(names), 100 * share), class_="onbar"))
-        body = legend([("#fdd0a2", "new: not in the training data", "box"),
-                       ("#c6dbef", "seen in training", "box")]) + body + svg.figure(
+               svg.text(8, 18, tr("new: %d of %d (%.0f%%)", lang) % (new, len(names), 100 * share), class_="onbar"))
+        body = legend([("#fdd0a2", tr("new: not in the training data", lang), "box"),
+                       ("#c6dbef", tr("seen in training", lang), "box")]) + body + svg.figure(
             720, 26, bar, class_="share", data_new=new, data_total=len(names))
-    return section("samples", "2. Samples", body,
-                   "%d samples written by the model at temperature %s (%s): new ones are its own inventions, "
-                   "seen ones it took from the training data; a model that only memorised would write nothing "
-                   "new, one that learned nothing would write gibberish." % (len(names), run.cfg.temperature,
-                                                                             drawn_from(run, MOST_SAMPLES)))
+    return section("samples", tr("2. Samples", lang), body, tr(
+        "%d samples written by the model at temperature %s (%s): new ones are its own inventions, seen ones it "
+        "took from the training data; a model that only memorised would write nothing new, one that learned "
+        "nothing would write gibberish.", lang) % (len(names), run.cfg.temperature, drawn_from(run, MOST_SAMPLES)))
 
 
 def drawn_from(run, most):
     if run.live:
-        return "from the weights at step %d, drawn as the run will draw them at its end" % run.ck.step
+        return tr("from the weights at step %d, drawn as the run will draw them at its end", run.lang) % run.ck.step
     if run.cfg.num_samples > most:
-        return "the first of the %d its training run printed" % run.cfg.num_samples
+        return tr("the first of the %d its training run printed", run.lang) % run.cfg.num_samples
     if run.cfg.num_samples:
-        return "the ones its training run printed"
-    return "continuing the run's random stream"
+        return tr("the ones its training run printed", run.lang)
+    return tr("continuing the run's random stream", run.lang)
 
 
 def passages_figure(run, texts):
     """A text's samples: passages of closing_length tokens, each as the text it is, line breaks and all."""
     body = "".join('<pre class="passage">%s</pre>' % escape(shown_text(text)) for text in texts)
     block = run.ck.model.block_size
-    return section("samples", "2. Samples", body,
-                   "%d passages of %d tokens written by the model at temperature %s (%s), after a line break: past "
-                   "its context of %d tokens it reads the last %d to write the next, so a passage goes on as long "
-                   "as asked (microgpt sample --length N); a model that learned nothing would write gibberish."
-                   % (len(texts), closing_length(block), run.cfg.temperature, drawn_from(run, MOST_PASSAGES), block,
-                      block))
+    return section("samples", tr("2. Samples", run.lang), body, tr(
+        "%d passages of %d tokens written by the model at temperature %s (%s), after a line break: past its "
+        "context of %d tokens it reads the last %d to write the next, so a passage goes on as long as asked "
+        "(microgpt sample --length N); a model that learned nothing would write gibberish.", run.lang)
+        % (len(texts), closing_length(block), run.cfg.temperature, drawn_from(run, MOST_PASSAGES), block, block))
 
 
 AXIS_FONT = 10  # px: svg .axis in STYLE
@@ -538,7 +550,7 @@ def heatmap(run, tokens, atts, layer, head, name):
     rows = set(spaced(centres, [1.2 * AXIS_FONT] * T, 0))  # a line's height apart
     columns = set(spaced(centres, [label_width(ch) for ch in labels], 2))
     left, top = max([24] + [label_width(labels[s]) + 8 for s in rows]), 36
-    parts = [svg.text(0, 12, "layer %d, head %d" % (layer + 1, head + 1), class_="label")]
+    parts = [svg.text(0, 12, tr("layer %d, head %d", run.lang) % (layer + 1, head + 1), class_="label")]
     for s, ch in enumerate(labels):
         if s in columns:
             parts.append(svg.text(left + centres[s], top - 6, ch, class_="axis", text_anchor="middle"))
@@ -548,7 +560,7 @@ def heatmap(run, tokens, atts, layer, head, name):
         for s in range(t + 1):
             w = atts[t][head][s]
             parts.append(svg.rect(left + s * cell, top + t * cell, cell, cell, svg.title(
-                "%s (position %d) looks at %s (position %d): %.3f" % (labels[t], t, labels[s], s, w)),
+                tr("%s (position %d) looks at %s (position %d): %.3f", run.lang) % (labels[t], t, labels[s], s, w)),
                 fill=shade(w), data_t=t, data_s=s, data_w=repr(w)))
     last = max(columns)  # room for the right half of the last column's label
     width = int(math.ceil(max(left + T * cell + 4, left + centres[last] + label_width(labels[last]) / 2 + 2, 100)))
@@ -557,20 +569,22 @@ def heatmap(run, tokens, atts, layer, head, name):
 
 
 def attention_figure(run, readings, kind):
+    lang = run.lang
     if not readings:
-        return section("attention", "3. Attention", '<p class="empty">Nothing to show: %s.</p>' % escape(kind), "")
+        return section("attention", tr("3. Attention", lang), '<p class="empty">%s</p>' % escape(
+            tr("Nothing to show: %s.", lang) % tr(kind, lang)), "")
     blocks = []
     for doc, (tokens, _, atts) in list(readings.items())[:ATTENTION]:
         rows = "".join('<div class="heads">%s</div>' % "".join(heatmap(run, tokens, atts[layer], layer, h, doc)
                                                             for h in range(run.ck.model.n_head))
                        for layer in range(run.ck.model.n_layer))
         blocks.append('<div class="example"><h3>%s <small>(%s)</small></h3>%s</div>'
-                      % (escape(display(doc)), kind, rows))
-    return section("attention", "3. Attention", "".join(blocks),
-                   "Each row is the model at one position of the text and each cell how much it looks back at "
-                   "an earlier one (%s is the start; darker means more, a row sums to 1, and nothing lies "
-                   "right of the diagonal because the model cannot see ahead): heads that look at different "
-                   "places have learned different jobs." % BOS_LABEL)
+                      % (escape(display(doc, lang)), escape(tr(kind, lang)), rows))
+    return section("attention", tr("3. Attention", lang), "".join(blocks), tr(
+        "Each row is the model at one position of the text and each cell how much it looks back at an earlier one "
+        "(%s is the start; darker means more, a row sums to 1, and nothing lies right of the diagonal because the "
+        "model cannot see ahead): heads that look at different places have learned different jobs.", lang)
+        % BOS_LABEL)
 
 
 def kind_of(tokenizer, token):
@@ -595,41 +609,43 @@ def embedding_figure(run):
     except (ArithmeticError, ValueError):  # weights so large that their squares overflow (inf - inf)
         coords, variances = [[math.inf]], []
     if not all(math.isfinite(v) for xy in coords for v in xy + variances):
-        return section("embeddings", "4. Token embeddings", '<p class="empty">Nothing to draw: the embeddings are '
-                       'too large for their variance to be a finite number.</p>', "")
+        return section("embeddings", tr("4. Token embeddings", run.lang), '<p class="empty">%s</p>' % escape(tr(
+            "Nothing to draw: the embeddings are too large for their variance to be a finite number.", run.lang)), "")
     share = ["%.0f%%" % (100 * v / total) if total > 0 else "-" for v in variances] + ["-"]
     (x0, x1), (y0, y1) = (svg.finite_range([xy[i] for xy in coords]) for i in (0, 1))
     px, py = 0.06 * (x1 - x0 or 1), 0.06 * (y1 - y0 or 1)
     sx, sy = svg.Scale(x0 - px, x1 + px, 64, 504), svg.Scale(y0 - py, y1 + py, 396, 12)
-    parts = [svg.axes(sx, sy, "first principal direction (%s of the variance)" % share[0],
-                      "second (%s)" % share[1])]
+    parts = [svg.axes(sx, sy, tr("first principal direction (%s of the variance)", run.lang) % share[0],
+                      tr("second (%s)", run.lang) % share[1])]
     kinds = [kind_of(run.tokenizer, t) for t in range(V)]
     for t, ((x, y), kind) in enumerate(zip(coords, kinds)):
         name = label(run.tokenizer, t) if t != run.tokenizer.bos else "BOS"
-        parts.append(svg.tag("g", svg.title("%s (%s): %.3f, %.3f" % (name, kind, x, y)) +
+        parts.append(svg.tag("g", svg.title("%s (%s): %.3f, %.3f" % (name, tr(kind, run.lang), x, y)) +
                              svg.tag("circle", cx=svg.num(sx(x)), cy=svg.num(sy(y)), r=4, fill=KINDS[kind]) +
                              svg.text(sx(x) + 6, sy(y) + 4, name, class_="point"),
                              class_="token", data_token=t, data_x=repr(x), data_y=repr(y)))
-    body = legend([(KINDS[k], k, "dot") for k in KINDS if k in kinds]) + svg.figure(
+    body = legend([(KINDS[k], tr(k, run.lang), "dot") for k in KINDS if k in kinds]) + svg.figure(
         520, 440, "".join(parts), class_="scatter", data_axis1=reprs(axes[0]),
         data_axis2=reprs(axes[1]) if len(axes) > 1 else "")
-    return section("embeddings", "4. Token embeddings", body, embedding_caption(coords, kinds, C))
+    return section("embeddings", tr("4. Token embeddings", run.lang), body,
+                   embedding_caption(coords, kinds, C, run.lang))
 
 
-def embedding_caption(coords, kinds, C):
-    words = ("Each token is a point at its learned embedding (its row of wte, %d numbers) seen from the two "
-             "directions along which the embeddings differ most, so tokens the model treats alike end up close "
-             "together" % C)
+def embedding_caption(coords, kinds, C, lang="en"):
+    words = tr("Each token is a point at its learned embedding (its row of wte, %d numbers) seen from the two "
+               "directions along which the embeddings differ most, so tokens the model treats alike end up close "
+               "together", lang) % C
     vowels = [xy for xy, k in zip(coords, kinds) if k == "vowel"]
     consonants = [xy for xy, k in zip(coords, kinds) if k == "consonant"]
     if len(vowels) < 2 or not consonants:
-        return words + "."
+        return words + tr(".", lang)
     within = [math.hypot(a[0] - b[0], a[1] - b[1]) for i, a in enumerate(vowels) for b in vowels[i + 1:]]
     across = [math.hypot(a[0] - b[0], a[1] - b[1]) for a in vowels for b in consonants]
     ratio = (math.fsum(across) / len(across)) / max(math.fsum(within) / len(within), 1e-300)
-    return words + (": here the vowels sit %.1f times closer to each other than to the consonants, learned from "
-                    "nothing but which characters follow which." % ratio if ratio > 1 else
-                    ": the vowels are not (yet) closer to each other than to the consonants.")
+    if ratio > 1:
+        return words + tr(": here the vowels sit %.1f times closer to each other than to the consonants, learned "
+                          "from nothing but which characters follow which.", lang) % ratio
+    return words + tr(": the vowels are not (yet) closer to each other than to the consonants.", lang)
 
 
 def surprise_row(run, doc, tokens, probs):
@@ -647,7 +663,7 @@ def surprise_row(run, doc, tokens, probs):
         parts.append(svg.text(x + box / 2, 20, ch, class_="dark" if loss > 0.6 * uniform else "char",
                               text_anchor="middle"))
     mean = math.fsum(losses) / len(losses)
-    parts.append(svg.text(len(losses) * (box + 2) + 8, 20, "%.2f nats per token" % mean, class_="label"))
+    parts.append(svg.text(len(losses) * (box + 2) + 8, 20, tr("%.2f nats per token", run.lang) % mean, class_="label"))
     return svg.figure(len(losses) * (box + 2) + 150, 32, "".join(parts), class_="surprise", data_doc=doc)
 
 
@@ -656,7 +672,7 @@ def top5(run, tokens, probs, t):
     p, actual = probs[t], tokens[t + 1]
     best = sorted(range(len(p)), key=lambda i: (-p[i], i))[:5]
     context = "".join(label(run.tokenizer, u) for u in tokens[:t + 1])
-    parts = [svg.text(0, 12, "after %s" % context[-12:], class_="label")]
+    parts = [svg.text(0, 12, tr("after %s", run.lang) % context[-12:], class_="label")]
     for i, token in enumerate(best):
         y = 20 + i * 17
         parts.append(svg.text(14, y + 11, label(run.tokenizer, token), class_="token", text_anchor="end"))
@@ -665,30 +681,33 @@ def top5(run, tokens, probs, t):
         parts.append(svg.text(22 + 110 * p[token], y + 11, "%.0f%%" % (100 * p[token]), class_="tick"))
     if actual not in best:
         rank = 1 + sum(1 for q in p if q > p[actual])
-        parts.append(svg.text(0, 118, "real next %s: %.1f%%, rank %d" % (label(run.tokenizer, actual),
-                                                                         100 * p[actual], rank), class_="tick"))
+        parts.append(svg.text(0, 118, tr("real next %s: %.1f%%, rank %d", run.lang) % (
+            label(run.tokenizer, actual), 100 * p[actual], rank), class_="tick"))
     return svg.figure(170, 124, "".join(parts), class_="top5", data_t=t, data_top=" ".join(
         "%d:%r" % (token, p[token]) for token in best))
 
 
 def surprise_figure(run, readings, kind):
+    lang = run.lang
     if not readings:
-        return section("surprise", "5. What surprises the model", '<p class="empty">Nothing to show: %s.</p>'
-                       % escape(kind), "")
+        return section("surprise", tr("5. What surprises the model", lang), '<p class="empty">%s</p>'
+                       % escape(tr("Nothing to show: %s.", lang) % tr(kind, lang)), "")
     uniform = math.log(run.tokenizer.vocab_size)
     rows = "".join('<div class="row"><span class="doc">%s</span>%s</div>'
-                   % (escape(display(doc)), surprise_row(run, doc, tokens, probs))
+                   % (escape(display(doc, lang)), surprise_row(run, doc, tokens, probs))
                    for doc, (tokens, probs, _) in readings.items())
     scale = "".join(svg.rect(i * 12, 0, 12, 14, fill=shade(i / 19, (255, 245, 240), (165, 15, 21)))
                     for i in range(20))
-    scale += svg.text(0, 28, "0 (certain)", class_="tick") + svg.text(240, 28, "%.2f = ln %d (blind guess)" % (
-        uniform, run.tokenizer.vocab_size), class_="tick", text_anchor="end")
+    scale += svg.text(0, 28, tr("0 (certain)", lang), class_="tick") + svg.text(
+        240, 28, tr("%.2f = ln %d (blind guess)", lang) % (uniform, run.tokenizer.vocab_size), class_="tick",
+        text_anchor="end")
     doc, (tokens, probs, _) = next(iter(readings.items()))
     bars = "".join(top5(run, tokens, probs, t) for t in range(len(probs)))
-    body = ('<p class="legend">Surprise of each character, -ln p (the %s ones; %s = the end):</p>%s%s'
-            '<h3>The five likeliest next tokens at every position of %s</h3><div class="bars">%s</div>'
-            % (kind, BOS_LABEL, svg.figure(240, 32, scale, class_="scale"), rows, escape(display(doc)), bars))
-    return section("surprise", "5. What surprises the model", body, surprise_caption(run, readings))
+    body = ('<p class="legend">%s</p>%s%s<h3>%s</h3><div class="bars">%s</div>'
+            % (escape(tr("Surprise of each character, -ln p (the %s ones; %s = the end):", lang) % (
+                tr(kind, lang), BOS_LABEL)), svg.figure(240, 32, scale, class_="scale"), rows,
+               escape(tr("The five likeliest next tokens at every position of %s", lang) % display(doc, lang)), bars))
+    return section("surprise", tr("5. What surprises the model", lang), body, surprise_caption(run, readings))
 
 
 def surprise_caption(run, readings):
@@ -703,15 +722,15 @@ def surprise_caption(run, readings):
             inside += losses[1:]
     mean = [("%.2f" % (math.fsum(x) / len(x)) if x else "-") for x in (first, inside, end)]
     if run.text:
-        return ("Darker tokens surprised the model more (-ln p of that token given the ones before it in its "
-                "window, ln %d = %.2f being a blind guess): in these windows of the text the first prediction, "
-                "from one token of context, costs %s nats on average, the later ones, from more, %s; the bars "
-                "show what it expected instead." % (run.tokenizer.vocab_size, math.log(run.tokenizer.vocab_size),
-                                                    mean[0], mean[1]))
-    return ("Darker characters surprised the model more (-ln p of that character given the ones before it, "
-            "ln %d = %.2f being a blind guess): in these documents the first character costs %s nats on "
-            "average, where anything could start, those inside %s, and the end %s; the bars show what it "
-            "expected instead." % (run.tokenizer.vocab_size, math.log(run.tokenizer.vocab_size), *mean))
+        return tr("Darker tokens surprised the model more (-ln p of that token given the ones before it in its "
+                  "window, ln %d = %.2f being a blind guess): in these windows of the text the first prediction, "
+                  "from one token of context, costs %s nats on average, the later ones, from more, %s; the bars "
+                  "show what it expected instead.", run.lang) % (
+            run.tokenizer.vocab_size, math.log(run.tokenizer.vocab_size), mean[0], mean[1])
+    return tr("Darker characters surprised the model more (-ln p of that character given the ones before it, "
+              "ln %d = %.2f being a blind guess): in these documents the first character costs %s nats on "
+              "average, where anything could start, those inside %s, and the end %s; the bars show what it "
+              "expected instead.", run.lang) % (run.tokenizer.vocab_size, math.log(run.tokenizer.vocab_size), *mean)
 
 
 def table(rows, header=None, numeric=()):
@@ -724,38 +743,45 @@ def table(rows, header=None, numeric=()):
 
 
 def run_figure(run):
-    cfg, default, ck = run.cfg, TrainConfig(), run.ck
-    settings = [(f.name, "names (downloaded)" if f.name == "data" and not cfg.data else getattr(cfg, f.name),
-                 "" if getattr(cfg, f.name) == getattr(default, f.name) else "changed") for f in fields(cfg)]
+    cfg, default, ck, lang = run.cfg, TrainConfig(), run.ck, run.lang
+    settings = [(f.name, tr("names (downloaded)", lang) if f.name == "data" and not cfg.data else getattr(cfg, f.name),
+                 "" if getattr(cfg, f.name) == getattr(default, f.name) else tr("changed", lang)) for f in fields(cfg)]
     shapes = param_shapes(ck.model)
     counts = [(name, "%d x %d" % (rows, cols), rows * cols) for name, rows, cols in shapes]
-    counts.append(("total", "", sum(n for _, _, n in counts)))
+    counts.append((tr("total", lang), "", sum(n for _, _, n in counts)))
     steps_per_s, tokens_per_s = speed(run)
-    timing = [("steps per second", "%.1f" % steps_per_s if steps_per_s else "unknown (no training data)"),
-              ("tokens per second", "%.0f" % tokens_per_s if tokens_per_s else "unknown"),
-              ("training time", "%.1f s over the logged steps" % (run.ck.step / steps_per_s) if steps_per_s
-               else "unknown")]
+    unknown = tr("unknown", lang)
+    timing = [(tr("steps per second", lang), "%.1f" % steps_per_s if steps_per_s else
+               tr("unknown (no training data)", lang)),
+              (tr("tokens per second", lang), "%.0f" % tokens_per_s if tokens_per_s else unknown),
+              (tr("training time", lang), tr("%.1f s over the logged steps", lang) % (run.ck.step / steps_per_s)
+               if steps_per_s else unknown)]
     info = ck.data
-    data = [("file", cfg.data or "names.txt (downloaded)"), ("SHA-256", str(info.get("sha256", ""))[:16] + "..."),
-            ("characters", info["num_chars"]) if "num_chars" in info else ("documents", info.get("num_docs", "")),
-            ("vocabulary", vocabulary(run.tokenizer))]
+    data = [(tr("file", lang), cfg.data or tr("names.txt (downloaded)", lang)),
+            ("SHA-256", str(info.get("sha256", ""))[:16] + "..."),
+            (tr("characters", lang), info["num_chars"]) if "num_chars" in info else
+            (tr("documents", lang), info.get("num_docs", "")),
+            (tr("vocabulary", lang), vocabulary(run.tokenizer, lang))]
     if run.dataset:
         d = run.dataset
-        data.append(("split", "%d training tokens, %d held out (%d windows)" % (
+        data.append((tr("split", lang), tr("%d training tokens, %d held out (%d windows)", lang) % (
             len(d.train_tokens), len(d.val_tokens), d.num_held_out) if run.text else
-            "%d training, %d held out" % (len(d.train_docs), len(d.val_docs))))
+            tr("%d training, %d held out", lang) % (len(d.train_docs), len(d.val_docs))))
     else:
-        data.append(("split", "unknown: %s" % run.why_no_data))
+        data.append((tr("split", lang), tr("unknown: %s", lang) % run.why_no_data))
     command, other = command_line(cfg)
-    body = ('<div class="columns"><div><h3>Config</h3>%s</div><div><h3>Parameters</h3>%s<h3>Speed</h3>%s'
-            '<h3>Data</h3>%s</div></div><h3>The command that makes this run again</h3><pre><code>%s</code></pre>%s'
-            % (table(settings, ("field", "value", "")), table(counts, ("matrix", "shape", "numbers"), (2,)),
-               table(timing), table(data), escape(command),
-               '<p class="note">Not settable from the command line: %s.</p>' % escape(", ".join(other))
-               if other else ""))
-    return section("run", "6. The run", body,
-                   "Everything needed to repeat the run: the same command, with the same data file and seed, "
-                   "gives the very same numbers (only the speed differs from machine to machine).")
+    headings = [escape(tr(words, lang)) for words in ("Config", "Parameters", "Speed", "Data",
+                                                       "The command that makes this run again")]
+    body = ('<div class="columns"><div><h3>%s</h3>%s</div><div><h3>%s</h3>%s<h3>%s</h3>%s'
+            '<h3>%s</h3>%s</div></div><h3>%s</h3><pre><code>%s</code></pre>%s'
+            % (headings[0], table(settings, (tr("field", lang), tr("value", lang), "")), headings[1],
+               table(counts, (tr("matrix", lang), tr("shape", lang), tr("numbers", lang)), (2,)), headings[2],
+               table(timing), headings[3], table(data), headings[4], escape(command),
+               '<p class="note">%s</p>' % escape(tr("Not settable from the command line: %s.", lang)
+                                                 % ", ".join(other)) if other else ""))
+    return section("run", tr("6. The run", lang), body, tr(
+        "Everything needed to repeat the run: the same command, with the same data file and seed, gives the very "
+        "same numbers (only the speed differs from machine to machine).", lang))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -805,10 +831,11 @@ document.querySelectorAll("svg.chart").forEach(function (chart) {
   var sx = chart.getAttribute("data-sx").split(" ").map(Number);
   var lines = Array.prototype.map.call(chart.querySelectorAll(".series"), function (el) {
     var xs = el.getAttribute("data-x"), ys = el.getAttribute("data-y");
-    return {name: el.getAttribute("data-name"), x: xs ? xs.split(" ").map(Number) : [],
+    return {name: el.getAttribute("data-label"), x: xs ? xs.split(" ").map(Number) : [],
             y: ys ? ys.split(" ").map(Number) : []};
   });
   var readout = chart.querySelector(".readout"), cursor = chart.querySelector(".cursor");
+  var at = chart.getAttribute("data-at") || "(step %s)";
   chart.addEventListener("mousemove", function (event) {
     var point = chart.createSVGPoint();
     point.x = event.clientX; point.y = event.clientY;
@@ -819,7 +846,7 @@ document.querySelectorAll("svg.chart").forEach(function (chart) {
       var lo = 0, hi = line.x.length - 1;
       while (lo < hi) { var mid = (lo + hi) >> 1; if (line.x[mid] < step) lo = mid + 1; else hi = mid; }
       if (lo > 0 && step - line.x[lo - 1] < line.x[lo] - step) lo -= 1;
-      words.push(line.name + " " + Number(line.y[lo].toPrecision(5)) + " (step " + line.x[lo] + ")");
+      words.push(line.name + " " + Number(line.y[lo].toPrecision(5)) + " " + at.replace("%s", line.x[lo]));
     });
     readout.textContent = words.join(", ");
     cursor.setAttribute("x1", point.x); cursor.setAttribute("x2", point.x);
@@ -833,35 +860,39 @@ document.querySelectorAll("svg.chart").forEach(function (chart) {
 
 
 def header(run):
-    ck, cfg = run.ck, run.cfg
+    ck, cfg, lang = run.ck, run.cfg, run.lang
     held = series(run.metrics, "val_loss")
     if run.live:
-        status = ('<span class="live">Training: step %d of %d.</span> This page reloads every 5 seconds until '
-                  'the run ends.' % (ck.step, cfg.steps))
+        status = '<span class="live">%s</span> %s' % (
+            escape(tr("Training: step %d of %d.", lang) % (ck.step, cfg.steps)),
+            escape(tr("This page reloads every 5 seconds until the run ends.", lang)))
     elif ck.step >= cfg.steps:
-        status = "Complete: %d of %d steps." % (ck.step, cfg.steps)
+        status = escape(tr("Complete: %d of %d steps.", lang) % (ck.step, cfg.steps))
     else:
-        status = ("Stopped at step %d of %d (its last checkpoint); continue with <code>microgpt train --resume "
-                  "%s</code>." % (ck.step, cfg.steps, escape(run.path)))
-    facts = ["%d parameters" % run.model.num_params, "vocabulary of %d" % run.tokenizer.vocab_size]
+        status = escape(tr("Stopped at step %d of %d (its last checkpoint); continue with %s.", lang)) % (
+            ck.step, cfg.steps, "<code>microgpt train --resume %s</code>" % escape(run.path))
+    facts = [tr("%d parameters", lang) % run.model.num_params, tr("vocabulary of %d", lang) % run.tokenizer.vocab_size]
     bpc = series(run.metrics, "val_bpc")
     if held:
-        facts.append("held-out loss %.4f at step %d" % (held[-1][1], held[-1][0]) +
-                     (" (%.4f bits per character)" % bpc[-1][1] if bpc and bpc[-1][0] == held[-1][0] else ""))
+        facts.append(tr("held-out loss %.4f at step %d", lang) % (held[-1][1], held[-1][0]) +
+                     (tr(" (%.4f bits per character)", lang) % bpc[-1][1] if bpc and bpc[-1][0] == held[-1][0]
+                      else ""))
     if run.bigram is not None:
-        facts.append("bigram %.4f" % run.bigram)
-    facts.append("uniform %.4f" % math.log(run.tokenizer.vocab_size))
+        facts.append(tr("bigram %.4f", lang) % run.bigram)
+    facts.append(tr("uniform %.4f", lang) % math.log(run.tokenizer.vocab_size))
     if run.seen is not None and run.samples:
-        facts.append("%d of %d samples new" % (sum(1 for n in run.samples if n not in run.seen), len(run.samples)))
-    links = "".join('<a href="#%s">%s</a>' % pair for pair in (
+        facts.append(tr("%d of %d samples new", lang) % (sum(1 for n in run.samples if n not in run.seen),
+                                                         len(run.samples)))
+    links = "".join('<a href="#%s">%s</a>' % (anchor, escape(tr(words, lang))) for anchor, words in (
         ("loss", "Loss"), ("samples", "Samples"), ("attention", "Attention"), ("embeddings", "Embeddings"),
         ("surprise", "Surprise"), ("run", "The run")))
-    return ('<header><h1>MicroGPT run <code>%s</code></h1><p class="status">%s</p><p class="status">%s</p>'
-            '<nav>%s</nav></header>\n' % (escape(run.path), status, escape(" \u00b7 ".join(facts)), links))
+    return ('<header><h1>%s</h1><p class="status">%s</p><p class="status">%s</p><nav>%s</nav></header>\n'
+            % (escape(tr("MicroGPT run %s", lang)) % ("<code>%s</code>" % escape(run.path)), status,
+               escape(" \u00b7 ".join(facts)), links))
 
 
 def page(run):
-    """The whole report as text."""
+    """The whole report as text, in the language run.lang: its headings, legends, captions and tooltips."""
     docs, kind = examples(run)
     try:
         readings = collections.OrderedDict((doc, read(run.model, tokens, run.decoder)) for doc, tokens in docs)
@@ -870,10 +901,11 @@ def page(run):
     if not docs:
         kind = "no documents to look inside (the training data is not there, and no sample has a character)"
     return "".join([
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        '<!DOCTYPE html>\n<html lang="%s">\n<head>\n<meta charset="utf-8">\n' % escape(run.lang),
         RELOAD + "\n" if run.live else "",
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
-        "<title>MicroGPT run %s</title>\n<style>%s</style>\n</head>\n<body>\n" % (escape(run.path), STYLE),
+        "<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n" % (escape(tr("MicroGPT run %s", run.lang) % run.path),
+                                                                     STYLE),
         header(run), loss_figure(run), samples_figure(run), attention_figure(run, readings, kind),
         embedding_figure(run), surprise_figure(run, readings, kind), run_figure(run),
         "<script>%s</script>\n</body>\n</html>\n" % SCRIPT])
@@ -915,12 +947,12 @@ def from_training(training, final, warn=True):
     path = os.path.join(run_dir.path, REPORT)
     try:
         if not final:
-            return write(Run(run_dir.path, training.snapshot(), training.dataset, live=True))
+            return write(Run(run_dir.path, training.snapshot(), training.dataset, live=True, lang=training.lang))
         if run_dir.saved_step is None:
             stop_reloading(path)
             return None
-        return write(load(run_dir.path, training.dataset))
+        return write(load(run_dir.path, training.dataset, lang=training.lang))
     except Exception as e:  # a report is never worth the run: say why, and go on
         if warn:
-            print("warning: could not write the report %s: %s" % (path, e), file=training.err)
+            print(tr("warning: could not write the report %s: %s", training.lang) % (path, e), file=training.err)
         return None

@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import MicroGPTError
 from . import checkpoint
 from .files import json_text, read_bytes, write_atomic
+from .messages import LANGS, t
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
 # A line of metrics.jsonl is ~100-200 bytes, one per logged step: 256 MiB is a million steps or more
@@ -119,6 +120,8 @@ def ours(config_path):
 HEADS = {CHECKPOINT: b'{"format": "microgpt-checkpoint"', METRICS: b'{"step": ', PENDING: b'{"step": ',
          LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>",
          EXPORT: b'{"__metadata__":{"format":"microgpt"'}  # after safetensors' 8 bytes of header length
+# how report.py's page begins its <title>, in each language it is written in
+TITLES = tuple(("<title>" + t("MicroGPT run %s", lang) % "").encode("utf-8") for lang in LANGS)
 
 
 def looks_ours(path):
@@ -134,7 +137,7 @@ def looks_ours(path):
         return False
     name = os.path.basename(path)
     if name == REPORT:
-        return head.startswith(HEADS[REPORT]) and b"<title>MicroGPT run " in head
+        return head.startswith(HEADS[REPORT]) and any(title in head for title in TITLES)
     if name == EXPORT:
         return head[8:].startswith(HEADS[EXPORT])
     return head.startswith(HEADS[name]) or (not head and name in (METRICS, PENDING, LOCK))  # begun, nothing yet

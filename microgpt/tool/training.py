@@ -26,6 +26,7 @@ from ..train import loop as train_loop
 from . import checkpoint, cost, download, report, sampling, tokenizers
 from .console import Interrupted, Lines, Progress, StopRequest, stopped_by
 from .files import reach, read_dataset
+from .messages import t
 from .runs import RunDir, identity
 
 # Of the settings a resume may change (RESUMABLE), those of that resume only: when and how it reports.
@@ -70,19 +71,20 @@ def this_process(cfg, run_dir, out, err):
 # --------------------------------------------------------------------------------------------------
 # a run: fresh or resumed, then the loop
 
-def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
+def train(cfg, out=None, err=None, run_dir=None, overwrite=False, lang="en"):
     """Run the whole pipeline of `cfg`: data, model, training, samples. Returns what it made.
 
     With run_dir, the run is kept there (refusing a folder that holds a run unless `overwrite`); without
-    it, nothing is written to disk.
+    it, nothing is written to disk. `lang` is the language of stderr's progress and warnings and of the
+    report (messages.py); stdout's lines are the same in any.
     """
     cfg.validate()
     # before the data: a size that no data could make fit (or, with BPE, the vocabulary asked for)
     cost.check_training(cfg, cfg.vocab_size or 2, warn=False)
     run_dir, out, err = this_process(cfg, run_dir, out, err or sys.stderr)
     rng = random.Random(cfg.seed)  # one stream: the shuffle, then the weights, then the samples
-    dataset = read_data(cfg, rng, err, tokenizers.learner(cfg, err))
-    cost.check_dataset(cfg, dataset, err)  # before the model: its memory and time on this data
+    dataset = read_data(cfg, rng, err, tokenizers.learner(cfg, err, lang))
+    cost.check_dataset(cfg, dataset, err, lang=lang)  # before the model: its memory and time on this data
     model = GPT(cfg.model_config(dataset.tokenizer.vocab_size), rng)
     optimizer = make_optimizer(cfg.optimizer, model.num_params, cfg.beta1, cfg.beta2, cfg.eps)
     run = None
@@ -90,7 +92,7 @@ def train(cfg, out=None, err=None, run_dir=None, overwrite=False):
         run = RunDir(run_dir)
         run.start_fresh(overwrite)
         run.write_config(cfg, model.config, dataset.info())
-    return Training(cfg, dataset, model, optimizer, rng, 0, run, out, err).loop()
+    return Training(cfg, dataset, model, optimizer, rng, 0, run, out, err, lang=lang).loop()
 
 
 def read_data(cfg, rng, err, tokenizer=None):
@@ -106,7 +108,7 @@ def read_data(cfg, rng, err, tokenizer=None):
     return dataset
 
 
-def resume(run_dir, changes=None, out=None, err=None):
+def resume(run_dir, changes=None, out=None, err=None, lang="en"):
     """Continue the run in `run_dir` from its checkpoint, to its total steps (or changes["steps"]).
 
     Only the fields in RESUMABLE may change; changing steps stretches the learning-rate schedule from
@@ -149,7 +151,7 @@ def resume(run_dir, changes=None, out=None, err=None):
     except MicroGPTError as e:
         raise MicroGPTError("cannot resume: %s; pass --data FILE with the file this run trained on" % e)
     dataset.why = "as the run began"
-    cost.check_dataset(cfg, dataset, err, steps_done=ck.step)
+    cost.check_dataset(cfg, dataset, err, steps_done=ck.step, lang=lang)
     model, optimizer, rng = checkpoint.restore(ck)
     keep, out, err = this_process(cfg, run_dir, out, err)
     run = run if keep else None
@@ -157,7 +159,7 @@ def resume(run_dir, changes=None, out=None, err=None):
     if run:
         run.start_resumed(ck.step, loaded)
         run.write_config(stored, model.config, dataset.info())
-    return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err, stored).loop()
+    return Training(cfg, dataset, model, optimizer, rng, ck.step, run, out, err, stored, lang).loop()
 
 
 class Training:
@@ -166,9 +168,10 @@ class Training:
 
     `stored` is the config its checkpoints keep: cfg but for a resume's reporting settings (REPORTING).
     Its lines go to `out` through console.Lines: a reader that goes away (`| head`) costs the run nothing.
+    `lang`: the language of its progress and warnings on `err`, and of its report (messages.py).
     """
 
-    def __init__(self, cfg, dataset, model, optimizer, rng, step, run, out, err, stored=None):
+    def __init__(self, cfg, dataset, model, optimizer, rng, step, run, out, err, stored=None, lang="en"):
         self.cfg, self.dataset, self.model, self.optimizer, self.rng = cfg, dataset, model, optimizer, rng
         self.stored = stored or cfg
         try:
@@ -177,9 +180,9 @@ class Training:
             if run:
                 run.close()  # the lock, for whatever runs next in this process
             raise
-        self.step, self.run, self.err = step, run, err
-        self.say = Lines(out, err)
-        self.progress = Progress(err, step, cfg.steps, not cfg.quiet)
+        self.step, self.run, self.err, self.lang = step, run, err, lang
+        self.say = Lines(out, err, lang)
+        self.progress = Progress(err, step, cfg.steps, not cfg.quiet, lang)
         self.losses, self.val_loss, self.val_bpc, self.report = [], None, None, None
         self.tokens_seen, self.last_time = 0, time.time()
         self.eval_cost = None  # seconds per distinct prefix, from the last evaluation: see held_out
@@ -289,10 +292,11 @@ class Training:
         if not cut:
             return
         _, _, unscored = dataset.left_out(dataset.val_docs, block)
-        print("warning: %d of %d training documents are longer than the context (block_size %d): %d of their %d "
-              "tokens to predict (%.1f%%) lie past it and are never trained on%s; --format text reads the file as "
-              "one text" % (cut, len(dataset.train_docs), block, past, total, 100.0 * past / total,
-                            ", and %d held-out tokens are not scored" % unscored if unscored else ""), file=self.err)
+        print(t("warning: %d of %d training documents are longer than the context (block_size %d): %d of their %d "
+                "tokens to predict (%.1f%%) lie past it and are never trained on%s; --format text reads the file as "
+                "one text", self.lang) % (cut, len(dataset.train_docs), block, past, total, 100.0 * past / total,
+                                          t(", and %d held-out tokens are not scored", self.lang) % unscored
+                                          if unscored else ""), file=self.err)
 
     def log_step(self, loss, batch):
         self.losses.append(loss)
