@@ -153,3 +153,33 @@ def test_heatmap_labels_never_overlap_and_cover_a_long_context(browser, names_pa
             assert not outside, (axis, outside)  # none cut off at the figure's edge
         assert len(m["rows"]) >= m["positions"] // 2 and len(m["columns"]) >= m["positions"] // 6
     assert any(text.startswith("U+0007") or text in "王李" for m in maps for text, _ in m["columns"] + m["rows"])
+
+
+# the page as Chromium rendered it: its language, title and headings, and the text a reader sees (innerText:
+# laid out, scripts and styles not), without the code, the passages and the config table's rows
+RENDERED = """JSON.stringify({lang: document.documentElement.lang, title: document.title,
+    headings: Array.prototype.map.call(document.querySelectorAll("h1, h2, h3, nav a, svg text.label"),
+                                       function (el) { return el.textContent; }),
+    text: (function () {
+        document.querySelectorAll("code, pre, #run table:first-of-type tbody").forEach(function (el) { el.remove(); });
+        return document.body.innerText; })()})"""
+
+
+def test_the_chinese_report_in_the_browser(browser, tmp_path):
+    from test_lang import CJK, chinese_names, english
+    path = trained(str(tmp_path), chinese_names(), steps=40)
+    report.write(report.load(os.path.dirname(path), lang="zh-CN"))
+    page = opened(browser, path, str(tmp_path / "report-zh-CN.png"))
+    box = page.evaluate("(function () { var r = document.querySelector('svg.chart').getBoundingClientRect();"
+                        " return [r.left, r.top, r.width, r.height]; })()")
+    page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": box[0] + box[2] / 2, "y": box[1] + box[3] / 2})
+    readout = page.evaluate("document.querySelector('svg.chart .readout').textContent")
+    assert readout.startswith("训练 ") and "平滑 " in readout and "留出 " in readout and "（第 " in readout, readout
+    fonts = cjk_fonts()
+    if fonts:  # a heading drawn with a font that has Chinese glyphs, not as boxes
+        assert any(name in fonts and glyphs > 0 for name, glyphs in page.fonts("h2")), page.fonts("h2")
+    rendered = json.loads(page.evaluate(RENDERED))
+    assert rendered["lang"] == "zh-CN" and rendered["title"].startswith("MicroGPT 运行记录 ")
+    assert len(rendered["headings"]) > 20 and all(CJK.search(h) for h in rendered["headings"]), rendered["headings"]
+    assert CJK.search(rendered["text"]) and not english(rendered["text"]), english(rendered["text"])
+    assert page.errors() == []
