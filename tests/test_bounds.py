@@ -20,7 +20,8 @@ from microgpt.config import TrainConfig
 from microgpt.errors import MicroGPTError
 from microgpt.model import GPT
 from microgpt.scalar_engine import loss_only
-from microgpt.tool import cost, download
+from microgpt.tool import cost, download, report
+from microgpt.tool.cli import main
 from microgpt.tool.files import read_dataset
 
 
@@ -146,3 +147,37 @@ def test_a_name_lookup_that_never_ends_ends_within_the_download_deadline(tmp_pat
     assert time.monotonic() - start < 4
     assert "the host name names.example.invalid was not looked up within the 1 s deadline" in str(e.value)
     assert "\n" not in str(e.value) and not (tmp_path / "cache").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# the report's size
+
+def test_the_report_of_long_documents_shows_each_once_and_cut(tmp_path, capsys):
+    """Six lines of 200,000 characters: the page held each of them in full several times over (a heading,
+    a row, every heatmap's data-doc); now the first report.SHOWN characters and how many more."""
+    path = tmp_path / "long.txt"
+    lines = [("%d" % i) * 200000 for i in range(1, 7)]
+    path.write_text("\n".join(lines) + "\n")
+    run = str(tmp_path / "run")
+    assert main(["train", "--data", str(path), "--format", "lines", "--steps", "1", "--val-fraction", "0", "--out", run,
+                 "--quiet", "--num-samples", "0"]) == 0
+    page = open(os.path.join(run, "report.html"), encoding="utf-8").read()
+    assert len(page.encode("utf-8")) < 10 ** 6
+    assert "\u2026(%d more characters)" % (200000 - report.SHOWN) in page
+    assert "1" * (report.SHOWN + 1) not in page and "1" * report.SHOWN in page
+
+
+def test_the_embeddings_of_a_large_vocabulary_are_drawn_up_to_a_limit(tmp_path):
+    """1,500 characters, one token each: the first MOST_TOKENS - 1 and BOS are drawn, and the caption says so."""
+    chars = [chr(0x4E00 + i) for i in range(1500)]
+    path = tmp_path / "many.txt"
+    path.write_text("\n".join("".join(chars[i:i + 5]) for i in range(0, 1500, 5)) + "\n", encoding="utf-8")
+    run = str(tmp_path / "run")
+    assert main(["train", "--data", str(path), "--steps", "1", "--n-embd", "8", "--val-fraction", "0", "--out", run,
+                 "--quiet", "--num-samples", "0"]) == 0
+    page = open(os.path.join(run, "report.html"), encoding="utf-8").read()
+    scatter = page[page.index('class="scatter"'):]
+    scatter = scatter[:scatter.index("</svg>")]
+    assert scatter.count('class="token"') == report.MOST_TOKENS
+    assert 'data-token="%d"' % 1500 in scatter and 'data-token="%d"' % (report.MOST_TOKENS - 1) not in scatter
+    assert "the first %d of its 1501 tokens are drawn, and BOS" % (report.MOST_TOKENS - 1) in page

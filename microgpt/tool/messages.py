@@ -246,6 +246,9 @@ ZH_CN = {
     "%d training, %d held out": "训练 %d 个，留出 %d 个",
     "unknown: %s": "未知：%s",
     "Not settable from the command line: %s.": "无法从命令行设置：%s。",
+    "\u2026(%d more characters)": "\u2026（还有 %d 个字符）",
+    "%d to %d": "%d 到 %d",
+    " (the first %d of its %d tokens are drawn, and BOS)": "（只画出前 %d 个记号和 BOS，共 %d 个记号）",
     "Everything needed to repeat the run: the same command, with the same data file and seed, gives the very same "
     "numbers (only the speed differs from machine to machine).":
         "重复这次运行所需的一切：同样的命令，配上同样的数据文件和随机种子，会得到完全相同的数字（只有速度因机器而异）。",

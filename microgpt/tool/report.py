@@ -50,6 +50,11 @@ EXAMPLES = 6  # names shaded by their loss; the first ATTENTION of them get atte
 ATTENTION = 3
 MAX_POSITIONS = 64  # drawn positions of a long document: a heatmap has at most 64 * 65 / 2 = 2080 cells
 MAX_POINTS = 4000  # a longer loss curve is drawn every k-th step
+# The page's size has a ceiling whatever the data (docs/report.md): a document, a sample or a token is
+# shown up to these many characters, the rest counted ("...(N more characters)"), and the embeddings
+# figure draws at most MOST_TOKENS points. The figures read at most MAX_POSITIONS tokens of a document.
+SHOWN, PASSAGE, LABEL = 100, 4000, 12  # characters: of a document or sample, of a passage, of a token's label
+MOST_TOKENS = 1000
 BOS_LABEL = "\u00b7"  # how BOS, the start and end marker, is drawn
 NOT_FLAGS = ("beta1", "beta2", "eps")  # TrainConfig fields that the command line does not set
 VOWELS = "aeiouAEIOU"
@@ -241,7 +246,13 @@ def draw_samples(run):
 
 def examples(run):
     """([(label, tokens)] to look inside, what they are): held-out documents (or windows of a text), else
-    training ones, else samples."""
+    training ones, else samples. A label is the document cut to SHOWN characters (cut), the tokens the
+    first MAX_POSITIONS + 1 of its framing: all that the figures read."""
+    found, kind = look_inside(run)
+    return [(cut(text, SHOWN, run.lang), tokens[:MAX_POSITIONS + 1]) for text, tokens in found], kind
+
+
+def look_inside(run):
     tokenizer, data = run.tokenizer, run.dataset
     if data is not None and run.text:
         B = run.ck.model.block_size
@@ -251,10 +262,17 @@ def examples(run):
             "training"
     if data is not None:
         docs, kind = (data.val_docs, "held-out") if data.val_docs else (data.train_docs, "training")
-        return [(doc, tokenizer.frame(doc)) for doc in docs[:EXAMPLES]], kind
+        return [(doc, data.frame(doc)) for doc in docs[:EXAMPLES]], kind  # cut where the model stops reading
     frame = tokenizer.encode if run.text else tokenizer.frame
     framed = [(s, frame(s)) for s in run.samples or () if s]
     return [(s, tokens) for s, tokens in framed if len(tokens) > 1][:EXAMPLES], "generated"
+
+
+def cut(text, most, lang="en"):
+    """`text`, or its first `most` characters and how many more there are."""
+    if len(text) <= most:
+        return text
+    return text[:most] + tr("\u2026(%d more characters)", lang) % (len(text) - most)
 
 
 def speed(run):
@@ -320,8 +338,9 @@ def label(tokenizer, token):
     """A token as it is drawn: BOS as a dot, a space as an open box."""
     if token == tokenizer.bos:
         return BOS_LABEL
-    return "".join("\u2423" if ch == " " else ch if ch.isprintable() else "U+%04X" % ord(ch)
+    text = "".join("\u2423" if ch == " " else ch if ch.isprintable() else "U+%04X" % ord(ch)
                    for ch in token_text(tokenizer, token))
+    return text if len(text) <= LABEL else text[:LABEL - 1] + "\u2026"  # a BPE token may be a long run of text
 
 
 def vocabulary(tokenizer, lang="en"):
@@ -422,13 +441,16 @@ def loss_figure(run):
             keys.append((colour, words, "dashed"))
     lines.append(curve(mean, sx, sy, "smoothed", SMOOTH, 2, lang))
     if held:
+        held = [held[i] for i in kept(len(held))]
         lines.append(curve(held, sx, sy, "held-out", HELD_OUT, 2, lang))
         lines += [svg.tag("circle", svg.title(tr("step %d: held-out loss %.4f", lang) % (s, v)), cx=svg.num(sx(s)),
                           cy=svg.num(sy(v)), r=3.5, fill=HELD_OUT) for s, v in held]
         unit = "windows" if run.text else "docs"
         counts = sorted(set(r["val_" + unit] for r in run.metrics if is_number(r.get("val_" + unit))))
+        counts = tr(" or ", lang).join(map(str, counts)) if len(counts) <= 3 else \
+            tr("%d to %d", lang) % (counts[0], counts[-1])
         keys.insert(2, (HELD_OUT, tr("held-out loss (on %s windows)" if run.text else "held-out loss (on %s documents)",
-                                    lang) % tr(" or ", lang).join(map(str, counts)), "line"))
+                                    lang) % counts, "line"))
     body = legend(keys) + chart(720, 300, sx, sy, "".join(lines), tr("step", lang), tr("loss (nats per token)", lang),
                                 "loss", lang)
     rates = series(run.metrics, "lr")
@@ -477,7 +499,7 @@ def samples_figure(run):
     if run.text:
         return passages_figure(run, names)
     items = "".join('<li class="%s">%s</li>' % ("" if seen is None else "seen" if n in seen else "new",
-                                                escape(display(n, lang))) for n in names)
+                                                escape(display(cut(n, SHOWN, lang), lang))) for n in names)
     body = '<ol class="samples">%s</ol>' % items
     if seen is None:
         body += '<p class="note">%s</p>' % escape(tr("New or seen: unknown, %s.", lang) % (
@@ -509,7 +531,8 @@ def drawn_from(run, most):
 
 def passages_figure(run, texts):
     """A text's samples: passages of closing_length tokens, each as the text it is, line breaks and all."""
-    body = "".join('<pre class="passage">%s</pre>' % escape(shown_text(text)) for text in texts)
+    body = "".join('<pre class="passage">%s</pre>' % escape(shown_text(cut(text, PASSAGE, run.lang)))
+                   for text in texts)
     block = run.ck.model.block_size
     return section("samples", tr("2. Samples", run.lang), body, tr(
         "%d passages of %d tokens written by the model at temperature %s (%s), after a line break: past its "
@@ -618,7 +641,9 @@ def embedding_figure(run):
     parts = [svg.axes(sx, sy, tr("first principal direction (%s of the variance)", run.lang) % share[0],
                       tr("second (%s)", run.lang) % share[1])]
     kinds = [kind_of(run.tokenizer, t) for t in range(V)]
-    for t, ((x, y), kind) in enumerate(zip(coords, kinds)):
+    drawn = list(range(V)) if V <= MOST_TOKENS else list(range(MOST_TOKENS - 1)) + [run.tokenizer.bos]
+    for t in drawn:
+        (x, y), kind = coords[t], kinds[t]
         name = label(run.tokenizer, t) if t != run.tokenizer.bos else "BOS"
         parts.append(svg.tag("g", svg.title("%s (%s): %.3f, %.3f" % (name, tr(kind, run.lang), x, y)) +
                              svg.tag("circle", cx=svg.num(sx(x)), cy=svg.num(sy(y)), r=4, fill=KINDS[kind]) +
@@ -627,8 +652,10 @@ def embedding_figure(run):
     body = legend([(KINDS[k], tr(k, run.lang), "dot") for k in KINDS if k in kinds]) + svg.figure(
         520, 440, "".join(parts), class_="scatter", data_axis1=reprs(axes[0]),
         data_axis2=reprs(axes[1]) if len(axes) > 1 else "")
+    more = tr(" (the first %d of its %d tokens are drawn, and BOS)", run.lang) % (MOST_TOKENS - 1, V) \
+        if V > MOST_TOKENS else ""
     return section("embeddings", tr("4. Token embeddings", run.lang), body,
-                   embedding_caption(coords, kinds, C, run.lang))
+                   embedding_caption(coords, kinds, C, run.lang) + more)
 
 
 def embedding_caption(coords, kinds, C, lang="en"):
