@@ -23,7 +23,7 @@ import urllib.request
 
 parser = argparse.ArgumentParser(description="Course stage 02: the MLP on autograd.")
 parser.add_argument("--data", default="input.txt", help="text file, one document per line (default: the names)")
-parser.add_argument("--steps", type=int, default=1500, help="training steps, one batch of documents each")
+parser.add_argument("--steps", type=int, default=1000, help="training steps, one batch of documents each")
 args = parser.parse_args([] if "ipykernel" in sys.modules else None)  # a notebook runs with the defaults
 
 # %% [markdown]

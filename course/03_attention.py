@@ -75,7 +75,7 @@ print(f"num docs: {len(docs)}")
 print(f"vocab size: {vocab_size}")
 
 # %% [markdown]
-# ## Autograd (stage 02's `Value` and `dot`)
+# ## Autograd: stage 02's `Value` and `dot` (tanh is no longer needed)
 
 # %%
 class Value:

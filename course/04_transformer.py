@@ -75,7 +75,7 @@ print(f"num docs: {len(docs)}")
 print(f"vocab size: {vocab_size}")
 
 # %% [markdown]
-# ## Autograd (stage 02's `Value` and `dot`)
+# ## Autograd: stage 03's, and `relu` for the MLP block
 
 # %%
 class Value:

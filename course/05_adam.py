@@ -74,7 +74,7 @@ print(f"num docs: {len(docs)}")
 print(f"vocab size: {vocab_size}")
 
 # %% [markdown]
-# ## Autograd (stage 02's `Value` and `dot`)
+# ## Autograd: stage 04's
 
 # %%
 class Value:
