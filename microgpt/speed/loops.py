@@ -31,14 +31,33 @@ def dot(a, i, b, j, n):
 
 
 def matmul(a, b, n):
-    """a @ b^T for flat row-major a (R, n) and b (S, n): out[r * S + s] = sum_j a[r, j] b[s, j], (R, S)."""
+    """a @ b^T for flat row-major a (R, n) and b (S, n): out[r * S + s] = sum_j a[r, j] b[s, j], (R, S).
+
+    Four rows of a at a time: one pass over a row of b feeds four sums, so each b[s, j] is read once for
+    four rows instead of four times (PyPy's JIT keeps the four sums in registers: ~1.3x faster steps).
+    Each sum is still dot()'s, from its first product, left to right; the last R % 4 rows are dot()s.
+    """
     out = []
-    for r in range(0, len(a), n):
+    whole = len(a) - len(a) % (4 * n)  # the rows that come in fours
+    for r in range(0, whole, 4 * n):
+        r1, r2, r3 = r + n, r + 2 * n, r + 3 * n
+        out0, out1, out2, out3 = [], [], [], []
         for s in range(0, len(b), n):
-            acc = a[r] * b[s]  # summed left to right from the first product, as dot()
+            x = b[s]
+            acc0, acc1, acc2, acc3 = a[r] * x, a[r1] * x, a[r2] * x, a[r3] * x
             for j in range(1, n):
-                acc += a[r + j] * b[s + j]
-            out.append(acc)
+                x = b[s + j]
+                acc0 += a[r + j] * x
+                acc1 += a[r1 + j] * x
+                acc2 += a[r2 + j] * x
+                acc3 += a[r3 + j] * x
+            out0.append(acc0)
+            out1.append(acc1)
+            out2.append(acc2)
+            out3.append(acc3)
+        out += out0 + out1 + out2 + out3
+    for r in range(whole, len(a), n):
+        out += [dot(a, r, b, s, n) for s in range(0, len(b), n)]
     return out
 
 
