@@ -208,7 +208,7 @@ def dot(a, b):
         return sum(map(operator.mul, a, b))  # a[0] * b[0] + a[1] * b[1] + ...
     # On Values: the same sum as ONE node whose children are every a_i and b_i, with local derivatives
     # d/da_i = b_i and d/db_i = a_i, instead of a node per product and per partial sum. Same numbers,
-    # gradients included, about three times faster.
+    # gradients included, several times faster.
     data, children, local_grads = 0, [], []
     for x, y in zip(a, b):
         data += x.data * y.data
