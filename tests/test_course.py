@@ -416,6 +416,23 @@ def test_stages_03_to_05_train_the_microgpt_way(tmp_path):
     assert outputs[STAGES[3]][2] != four[2]  # 04 adds the MLP block
 
 
+def test_stage_05_prints_what_microgpt_py_prints(tmp_path):
+    # The same run, line for line, but for 05's closing held-out loss. The book has no --steps (it is the
+    # original's script), so both are cut to the same 60 steps: the book by its one num_steps line, 05 by its flag.
+    # (The whole 1000 steps, the book against the package, is tests/test_one_file.py's.)
+    with open(os.path.join(ROOT, "microgpt.py"), encoding="utf-8") as f:
+        book = f.read()
+    assert book.count("\nnum_steps = 1000\n") == 1
+    with open(str(tmp_path / "book.py"), "w", encoding="utf-8") as f:
+        f.write(book.replace("\nnum_steps = 1000\n", "\nnum_steps = 60\n"))
+    first_names(tmp_path, 600, "input.txt")  # both read input.txt; 05's held-out tail is then 60 names
+    result = run([str(tmp_path / "book.py")], cwd=str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stderr
+    stage = run_stage(STAGES[5], tmp_path, "--steps", "60")
+    assert len(stage) == 3 + 60 + 1 + 20 + 1
+    assert stage[:-1] == result.stdout.splitlines()
+
+
 @pytest.mark.parametrize("tool, argv", [("ruff", ["check", "--no-cache", "course", "tests/test_course.py"]),
                                         ("vermin", ["-t=3.7-", "--no-tips", "--violations", "course"])])
 def test_the_course_is_lint_clean_and_runs_on_python_3_7(tool, argv):
