@@ -32,6 +32,15 @@ DTYPES = ("auto", "float64", "float32")  # for the torch engine; auto = float64 
 # 1 differs from its neighbour by ~1e-16, which divided by T is ~1e184, far past exp's underflow at
 # -745). So the draw is the argmax either way (only exact ties differ: 0 takes the first of them).
 MIN_TEMPERATURE = 1e-200
+# The most each whole number of a run may be: one table for the command line (tool/cli.py's flags), the check
+# below and the checkpoint loader (tool/checkpoint.py), so that whatever a run is started with, its checkpoint
+# reads back, and a damaged checkpoint holding more is refused before any work. Each is far beyond any run (the
+# cost check, tool/cost.py, refuses a model or batch this machine cannot hold long before), and keeps every
+# figure computed from it an ordinary float; the seed's is its size either way, warmup's is below steps'.
+LIMITS = {"vocab_size": 10 ** 9, "n_layer": 10 ** 9, "n_embd": 10 ** 9, "n_head": 10 ** 9, "block_size": 10 ** 9,
+          "steps": 10 ** 9, "warmup": 10 ** 9 - 1, "batch_size": 1 << 16, "seed": 10 ** 18, "workers": 1024,
+          "log_every": 10 ** 12, "eval_every": 10 ** 12, "eval_docs": 10 ** 12, "save_every": 10 ** 12,
+          "num_samples": 10 ** 12}
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
 RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval_every", "eval_docs", "save_every",
@@ -75,6 +84,10 @@ class TrainConfig:
         def need(ok, message):
             if not ok:
                 raise MicroGPTError(message)
+        for name, most in LIMITS.items():
+            value = getattr(self, name)
+            bound = "between %d and %d" % (-most, most) if name == "seed" else "at most %d" % most
+            need(abs(value) <= most, "%s must be %s, got %d" % (name, bound, value))
         need(self.format in FORMATS, "format must be one of %s" % ", ".join(FORMATS))
         need(self.tokenizer in TOKENIZERS, "tokenizer must be one of %s" % ", ".join(TOKENIZERS))
         if self.tokenizer == "bpe" and self.vocab_size == 0:

@@ -220,10 +220,10 @@ HOSTILE_EDITS = {
                     r"weights.wte has shape \[5, 8\], but the model config needs \[5, 100000000\]"),
     "huge block_size": (lambda d: (d["model"].update(block_size=10 ** 9), d["config"].update(block_size=10 ** 9)),
                         r"weights.wpe has shape \[4, 8\], but the model config needs \[1000000000, 8\]"),
-    "huge batch_size": (set_in(["config", "batch_size"], 10 ** 12), r"config.batch_size is 1000000000000, more than "
-                        r"65536, the most a checkpoint may hold"),
-    "huge steps": (set_in(["config", "steps"], 10 ** 15), "config.steps is 1000000000000000, more than"),
-    "huge workers": (set_in(["config", "workers"], 10 ** 6), "config.workers is 1000000, more than 1024"),
+    "huge batch_size": (set_in(["config", "batch_size"], 10 ** 12), r"config.batch_size must be at most 65536, got "
+                        r"1000000000000"),
+    "huge steps": (set_in(["config", "steps"], 10 ** 15), "config.steps must be at most 1000000000, got"),
+    "huge workers": (set_in(["config", "workers"], 10 ** 6), "config.workers must be at most 1024, got 1000000"),
     "step past steps": (lambda d: (d.update(step=5000), d["optimizer"].update(t=5000)),
                         "step is 5000, beyond the run's config.steps, 1000"),
     "config out of range": (set_in(["config", "steps"], 0), "config.steps must be at least 1, got 0"),

@@ -255,7 +255,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tiny):
     (["--resume", ""], "argument --resume: the path is empty; give a run directory"),
     (["--out", ""], "argument --out: the path is empty; give a run directory"),
     (["--data", ""], "argument --data: the path is empty; give a data file"),
-    (["--steps", str(10 ** 30)], "must be at most 1000000000000"),
+    (["--steps", str(10 ** 30)], "must be at most 1000000000"),
     (["--n-embd", "1e300"], "'1e300' is not a whole number"),
     (["sample", "--temperature", "inf"], "argument --temperature: inf is not a finite number: must be at least 0"),
     (["sample", "--run", ""], "argument --run: the path is empty"),
@@ -285,7 +285,7 @@ def test_a_temperature_too_small_to_invert_is_zero(tiny, capsys):
 
 
 @pytest.mark.parametrize("argv", [["--n-embd", "4096"], ["--n-embd", "100000"], ["--n-layer", "100000"],
-                                  ["--block-size", "100000000"], ["--batch-size", "1000000"]])
+                                  ["--block-size", "100000000"], ["--batch-size", "65536", "--n-embd", "256"]])
 def test_sizes_nobody_can_run_are_refused_at_once(tiny, capsys, monkeypatch, argv):
     from microgpt.tool import cost
     monkeypatch.setattr(cost, "physical_memory", lambda: 4 * 1024 ** 3)  # the same answer on any machine

@@ -55,11 +55,7 @@ OLDER = {"format": "lines"}
 # (n_embd 256 and 5 layers). json.loads takes ~4 times the file's size in memory while it reads.
 SIZE_LIMIT = 256 << 20
 INT_DIGITS = 100  # the longest whole number read as one (a long --seed's)
-# The config numbers that set how much work a resumed run does before it shows anything; the command
-# line's ranges (TrainConfig.validate) have no upper end for them, a damaged file could (a batch of 10**12
-# documents, 10**6 worker processes). Each is far beyond what any run could use.
 PLAIN_KEY = re.compile(r"[A-Za-z0-9_.]{1,30}\Z")  # a key shown as it is; any other is shown as JSON
-MOST = {"steps": 10 ** 9, "batch_size": 1 << 16, "workers": 1024}
 
 
 @dataclass
@@ -255,9 +251,6 @@ def parse_config(d):
             raise MicroGPTError("config.%s must be %s, got %s" % (name, kinds[kind], shown(value)))
         if kind is float and not math.isfinite(value):  # 1e999 is valid JSON, and reads as inf
             raise MicroGPTError("config.%s must be a finite number, got %s" % (name, shown(value)))
-        if name in MOST and value > MOST[name]:
-            raise MicroGPTError("config.%s is %d, more than %d, the most a checkpoint may hold: the file is "
-                                "damaged" % (name, value, MOST[name]))
     config = TrainConfig(**d)
     try:
         return config.validate()

@@ -79,7 +79,7 @@ def add_tokenizer_flags(p):
                    help="char (default): a token for each character of the data; bpe: byte-level BPE learnt from "
                         "the training part, whose tokens are bytes and frequent runs of them, so any UTF-8 text "
                         "can be encoded")
-    g.add_argument("--vocab-size", metavar="N", type=number(int, 257, SIZE_CAP),
+    g.add_argument("--vocab-size", metavar="N", type=flags.limited("vocab_size", 257),
                    help="with --tokenizer bpe: tokens in all, the 256 bytes, the merges and BOS (default %d)"
                         % BPE_VOCAB_SIZE)
 
@@ -88,15 +88,15 @@ def add_model_and_training_flags(p, d):
     flags.add_model_arguments(p, d)
     n = dict(metavar="N")
     g = p.add_argument_group("training")
-    g.add_argument("--steps", metavar="N", type=number(int, 1, COUNT_CAP),
+    g.add_argument("--steps", metavar="N", type=flags.limited("steps", 1),
                    help="optimizer steps in the whole run, the length of the lr schedule (default %s)" % d.steps)
-    g.add_argument("--batch-size", type=number(int, 1, SIZE_CAP),
+    g.add_argument("--batch-size", type=flags.limited("batch_size", 1),
                    help="documents per step (default %s)" % d.batch_size, **n)
     g.add_argument("--lr", metavar="X", type=number(float, 0, low_open=True),
                    help="peak learning rate, decayed to 0 over the run (default %s)" % d.lr)
     g.add_argument("--schedule", choices=SCHEDULES,
                    help="how lr decays to 0: linear (the reference's) or cosine (default %s)" % d.schedule)
-    g.add_argument("--warmup", metavar="N", type=number(int, 0, COUNT_CAP),
+    g.add_argument("--warmup", metavar="N", type=flags.limited("warmup", 0),
                    help="steps of linear warmup to the peak lr first (default %s)" % d.warmup)
     g.add_argument("--optimizer", choices=OPTIMIZERS, help="(default %s)" % d.optimizer)
     g.add_argument("--val-fraction", metavar="X", type=number(float, 0, 0.99),
@@ -114,15 +114,15 @@ def add_model_and_training_flags(p, d):
 def add_reporting_flags(p, d):
     n = dict(metavar="N")
     g = p.add_argument_group("reporting")
-    g.add_argument("--log-every", type=number(int, 1, COUNT_CAP),
+    g.add_argument("--log-every", type=flags.limited("log_every", 1),
                    help="print the loss every N steps (default %s)" % d.log_every,
                    **n)
-    g.add_argument("--eval-every", metavar="N", type=number(int, 0, COUNT_CAP),
+    g.add_argument("--eval-every", metavar="N", type=flags.limited("eval_every", 0),
                    help="held-out loss every N steps, 0 = only at the end (default %s)" % d.eval_every)
-    g.add_argument("--eval-docs", metavar="N", type=number(int, 0, COUNT_CAP),
+    g.add_argument("--eval-docs", metavar="N", type=flags.limited("eval_docs", 0),
                    help="held-out documents for those evaluations, 0 = all; the final one always uses all "
                         "(default %s)" % d.eval_docs)
-    g.add_argument("--save-every", metavar="N", type=number(int, 0, COUNT_CAP),
+    g.add_argument("--save-every", metavar="N", type=flags.limited("save_every", 0),
                    help="checkpoint every N steps, 0 = only at the end and on Ctrl-C (default %s)" % d.save_every)
     g.add_argument("--quiet", action="store_true",
                    help="no progress on stderr (on --resume, for that resume only, like every reporting flag)")
@@ -131,7 +131,7 @@ def add_reporting_flags(p, d):
     g = p.add_argument_group("sampling after training")
     g.add_argument("--temperature", metavar="X", type=temperature,
                    help="softmax temperature; 0 always takes the likeliest token (default %s)" % d.temperature)
-    g.add_argument("--num-samples", metavar="N", type=number(int, 0, COUNT_CAP),
+    g.add_argument("--num-samples", metavar="N", type=flags.limited("num_samples", 0),
                    help="how many samples to write: documents, or passages of a text, 4 x block_size tokens each "
                         "(default %s)" % d.num_samples)
 

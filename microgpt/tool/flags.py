@@ -6,14 +6,15 @@ import argparse
 import math
 import os
 
-from ..config import DEVICES, DTYPES, MIN_TEMPERATURE
+from ..config import DEVICES, DTYPES, LIMITS, MIN_TEMPERATURE
 
-# Caps on whole numbers, so that every figure computed from them stays an ordinary float: counts (steps,
-# samples, ...) far beyond any run, sizes far beyond any machine (the cost check, cost.py, says at once
-# what a size near the cap would cost). A message names a cap only to a number beyond it.
+# Caps on the whole numbers that are not a run's (a run's are config.LIMITS, which its checkpoint is read
+# back with), so that every figure computed from them stays an ordinary float: counts (samples, ...) far
+# beyond any use, sizes far beyond any machine (the cost check, cost.py, says at once what a size near the
+# cap would cost). A message names a cap only to a number beyond it.
 COUNT_CAP = 10 ** 12
 SIZE_CAP = 10 ** 9
-CAPS = (COUNT_CAP, SIZE_CAP)
+CAPS = (COUNT_CAP, SIZE_CAP) + tuple(LIMITS.values())
 
 
 def shown(text, limit=40):
@@ -45,8 +46,13 @@ def number(kind, low=None, high=None, low_open=False):
     return parse
 
 
+def limited(name, low):
+    """argparse type for the run's whole number `name`: from `low` to its limit, config.LIMITS[name]."""
+    return number(int, low, LIMITS[name])
+
+
 # any whole number seeds random.Random; one of more than 19 digits is surely a slip
-SEED = number(int, -(10 ** 18), 10 ** 18)
+SEED = number(int, -LIMITS["seed"], LIMITS["seed"])
 
 
 def temperature(text):
@@ -82,7 +88,7 @@ def workers_count(text):
     if text == "auto":
         return cores
     # more processes than cores only share the same cores, each with a copy of the model: a few are allowed
-    return number(int, 1, 4 * cores)(text)
+    return number(int, 1, min(4 * cores, LIMITS["workers"]))(text)
 
 
 def add_model_arguments(parser, d):
@@ -90,11 +96,11 @@ def add_model_arguments(parser, d):
     parser made with argument_default=SUPPRESS leaves a flag not given out of the namespace). For train, gradcheck."""
     g = parser.add_argument_group("model")
     n = dict(metavar="N")
-    g.add_argument("--n-layer", type=number(int, 1, SIZE_CAP), help="transformer blocks (default %s)" % d.n_layer, **n)
-    g.add_argument("--n-embd", type=number(int, 1, SIZE_CAP), help="embedding width (default %s)" % d.n_embd, **n)
-    g.add_argument("--n-head", type=number(int, 1, SIZE_CAP), help="attention heads; must divide --n-embd (default %s)"
+    g.add_argument("--n-layer", type=limited("n_layer", 1), help="transformer blocks (default %s)" % d.n_layer, **n)
+    g.add_argument("--n-embd", type=limited("n_embd", 1), help="embedding width (default %s)" % d.n_embd, **n)
+    g.add_argument("--n-head", type=limited("n_head", 1), help="attention heads; must divide --n-embd (default %s)"
                    % d.n_head, **n)
-    g.add_argument("--block-size", type=number(int, 2, SIZE_CAP),
+    g.add_argument("--block-size", type=limited("block_size", 2),
                    help="context length in tokens (default %s)" % d.block_size,
                    **n)
 
