@@ -38,8 +38,13 @@ LOCK = "run.lock"  # held by the one process writing the run
 REPORT = "report.html"  # report.REPORT, written into the run by training and by `microgpt report`
 EXPORT = "model.safetensors"  # what `microgpt export` writes beside the checkpoint unless told otherwise
 PENDING = ".metrics.jsonl.overwrite"  # an --overwrite run's metrics until its first save
+# an --overwrite run's first save under way: the old checkpoint's identity() and the new run's config.json, so
+# that a run killed between its first checkpoint and the metrics and config that go with it is finished by
+# the next one to take the lock (RunDir.finish_takeover)
+JOURNAL = ".overwrite.json"
 # what files.write_atomic leaves behind when killed mid-write: .<name>.<pid>.<hex>.tmp
-STRAY = re.compile(r"^\.(checkpoint\.json|metrics\.jsonl|config\.json|report\.html)\.\d+\.[0-9a-f]+\.tmp$")
+STRAY = re.compile(r"^\.(checkpoint\.json|metrics\.jsonl|config\.json|report\.html|\.overwrite\.json)"
+                   r"\.\d+\.[0-9a-f]+\.tmp$")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,7 +123,7 @@ def ours(config_path):
 # how each file a run writes begins: a user's own metrics.jsonl or report.html (or another tool's
 # checkpoint.json) must not be taken for a run's, and then overwritten as one
 HEADS = {CHECKPOINT: b'{"format": "microgpt-checkpoint"', METRICS: b'{"step": ', PENDING: b'{"step": ',
-         LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>",
+         JOURNAL: b'{"replaces": ', LOCK: b'{"pid": ', REPORT: b"<!DOCTYPE html>",
          EXPORT: b'{"__metadata__":{"format":"microgpt"'}  # after safetensors' 8 bytes of header length
 # how report.py's page begins its <title>, in each language it is written in
 TITLES = tuple(("<title>" + t("MicroGPT run %s", lang) % "").encode("utf-8") for lang in LANGS)
@@ -155,7 +160,7 @@ def foreign_files(folder):
             (CONFIG in names and ours(os.path.join(folder, CONFIG))):
         return []
     return [n for n in names if not STRAY.match(n)
-            and not (n in (METRICS, LOCK, REPORT, PENDING) and looks_ours(os.path.join(folder, n)))]
+            and not (n in (METRICS, LOCK, REPORT, PENDING, JOURNAL) and looks_ours(os.path.join(folder, n)))]
 
 
 def not_ours(folder):
@@ -329,6 +334,7 @@ class RunDir:
         self.metrics = os.path.join(path, METRICS)
         self.config = os.path.join(path, CONFIG)
         self.pending = os.path.join(path, PENDING)
+        self.journal = os.path.join(path, JOURNAL)
         self.lock = Lock(path)
         self.log_file = None
         self.saved_step = None  # the step of the last checkpoint known to be good
@@ -379,6 +385,8 @@ class RunDir:
         """Take the run's lock, then the metrics log from open_log(); whatever fails lets the lock go."""
         self.take_lock()
         try:
+            self.finish_takeover()
+            self.clean_strays()
             self.log_file = open_log()
         except OSError as e:
             self.close()
@@ -400,7 +408,27 @@ class RunDir:
             then = "then resume it" if self.resuming else "or choose another --out"
             raise MicroGPTError("%s is in use by another training run (%s); wait for it to end, %s"
                                 % (self.path, self.lock.holder(), then))
-        self.clean_strays()
+
+    def finish_takeover(self):
+        """An --overwrite run killed during its first save (kill -9, a power cut) left its journal. If its
+        checkpoint is in place (not the one the journal names), its metrics and config follow it now; if not,
+        the old run stays whole, and clean_strays removes the new run's metrics."""
+        if not looks_ours(self.journal):  # none, or not ours to read or remove
+            return
+        try:
+            note = json.loads(read_bytes(self.journal, "journal", 1 << 20).decode("utf-8"))
+            saved = identity(self.checkpoint)
+            replaced = saved is not None and list(saved) != note["replaces"]
+            config = note["config"]
+        except (MicroGPTError, ValueError, KeyError, TypeError):  # cut short while written: the save never began
+            replaced = False
+        if replaced:
+            if os.path.lexists(self.pending):
+                os.replace(self.pending, self.metrics)
+            if config is not None:
+                write_atomic(self.config, config)
+            self.remove_old_outputs()
+        os.remove(self.journal)
 
     def clean_strays(self):
         """Remove what a run killed mid-save leaves: write_atomic's temp files, an overwrite's pending
@@ -453,6 +481,9 @@ class RunDir:
             raise self.unwritable(e)
 
     def save(self, ck):
+        if self.replacing:  # first what it replaces: see finish_takeover
+            note = {"replaces": identity(self.checkpoint), "config": self.pending_config}
+            write_atomic(self.journal, json_text(note))
         checkpoint.save(self.checkpoint, ck)
         self.saved_step = ck.step
         if self.replacing:
@@ -467,6 +498,7 @@ class RunDir:
             self.log_file = open(self.metrics, "a", encoding="utf-8")
             if self.pending_config is not None:
                 write_atomic(self.config, self.pending_config)
+            os.remove(self.journal)
         except OSError as e:
             raise self.unwritable(e)
         self.remove_old_outputs()
@@ -490,10 +522,11 @@ class RunDir:
                 pass
             self.log_file = None
         if self.replacing:  # never saved: the run that was here stays as it was
-            try:
-                os.remove(self.pending)
-            except OSError:
-                pass
+            for path in (self.pending, self.journal):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
         self.lock.release()
 
     def last_good(self):
