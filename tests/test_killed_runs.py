@@ -3,15 +3,17 @@ killed at a chosen call (the call replaced by SIGKILL to itself), then the next 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import ROOT
 
 from microgpt.config import TrainConfig
-from microgpt.tool import runs, training
+from microgpt.tool import checkpoint, runs, training
 from microgpt.tool.cli import main
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
@@ -81,3 +83,63 @@ def test_killed_during_an_overwrites_first_save_the_old_run_stays_whole(tmp_path
     assert main(["--resume", old_run, "--steps", "9", "--quiet", "--num-samples", "0"]) == 0  # the old run goes on
     assert [r["step"] for r in records(old_run) if "loss" in r] == list(range(1, 10))
     assert not {runs.PENDING, runs.JOURNAL} & set(os.listdir(old_run))
+
+
+# --------------------------------------------------------------------------------------------------
+# a run's folder renamed while it trains: the run, its lock and its saves stay with the folder
+
+def logged(folder, lines, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with open(os.path.join(folder, runs.METRICS)) as f:
+                if len(f.readlines()) >= lines:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("the run did not log %d steps" % lines)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows renames no folder with a file open in it")
+def test_a_run_keeps_its_folder_when_it_is_renamed_and_no_second_run_shares_it(tmp_path, tiny, capsys):
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    first = subprocess.Popen([sys.executable, "-m", "microgpt", "--data", tiny, "--out", "A", "--steps", "100000",
+                              "--save-every", "5", "--eval-every", "0", "--num-samples", "0", "--quiet"],
+                             cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        logged(a, 6, first)
+        os.rename(a, b)  # mv A B
+        logged(b, 20, first)
+        # the folder by its new name is still the first run's
+        for argv in (["--resume", b], ["--data", tiny, "--out", b, "--overwrite"]):
+            assert main(argv + ["--steps", "200000", "--quiet"]) == 1
+            assert "is in use by another training run (pid %d on " % first.pid in capsys.readouterr().err
+        # and the old name is free for a run of its own, which the first run leaves alone
+        assert main(["--data", tiny, "--out", a, "--steps", "3", "--quiet", "--num-samples", "0"]) == 0
+        second = contents(a)
+        logged(b, 40, first)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=60)
+    assert first.returncode == 128 + signal.SIGTERM, err
+    assert re.match(r"python -m microgpt: stopped by SIGTERM at step (\d+) of 100000; checkpoint saved to "
+                    r"B/checkpoint\.json; continue with: python -m microgpt train --resume B\n$", err), err
+    assert checkpoint.load(os.path.join(b, runs.CHECKPOINT)).step >= 40
+    assert contents(a) == second and runs.LOCK not in os.listdir(b)
+
+
+def test_a_lock_released_after_its_folder_moved_leaves_the_lock_now_at_the_old_path(tmp_path):
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    os.mkdir(a)
+    first = runs.Lock(a)
+    assert first.acquire()
+    os.rename(a, b)
+    os.mkdir(a)
+    second = runs.Lock(a)  # another run, in a new folder at the old path
+    assert second.acquire()
+    first.release()  # (a RunDir follows its folder first: this is the lock alone)
+    assert runs.in_use(a)
+    second.release()
+    assert not os.listdir(a)

@@ -971,6 +971,10 @@ def from_training(training, final, warn=True):
     run_dir = training.run
     if run_dir is None or (not final and training.step >= training.cfg.steps):
         return None  # not kept, or the final page follows at once
+    try:
+        run_dir.follow()  # the folder renamed meanwhile: its page goes with it
+    except MicroGPTError:
+        pass
     path = os.path.join(run_dir.path, REPORT)
     try:
         if not final:

@@ -199,6 +199,39 @@ def identity(path):
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
+def folder_identity(path):
+    """What names a folder wherever it is moved (its device and inode), or None if nothing is at `path`."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def find_folder(folder, old, fd=None):
+    """Where the folder whose folder_identity() is `folder`, once at `old`, is now: through the open file `fd`
+    in it (Linux names its path in /proc/self/fd), else among the folders beside `old` (mv A B); None if
+    neither finds it. The path is relative, as the user's was, when `old` was."""
+    candidates = []
+    if fd is not None:
+        try:
+            candidates.append(os.path.dirname(os.readlink("/proc/self/fd/%d" % fd)))
+        except OSError:
+            pass
+    parent = os.path.dirname(os.path.abspath(old))
+    try:
+        candidates += [os.path.join(parent, name) for name in sorted(os.listdir(parent))]
+    except OSError:
+        pass
+    for path in candidates:
+        if folder_identity(path) == folder:
+            try:
+                return path if os.path.isabs(old) else os.path.relpath(path)
+            except ValueError:  # Windows: on another drive than the working folder
+                return path
+    return None
+
+
 LOCKED_BYTE = 1 << 30  # Windows locks byte ranges: one far past the holder's note, which stays readable
 
 
@@ -308,8 +341,10 @@ class Lock:
     def release(self):
         if self.fd is None:
             return
-        try:
-            os.remove(self.path)  # while still held, so that no one locks a file about to vanish (see acquire)
+        try:  # while still held, so that no one locks a file about to vanish (see acquire); only our own: a run
+            # whose folder was moved finds another run's lock at the old path, maybe
+            if os.path.samestat(os.fstat(self.fd), os.stat(self.path)):
+                os.remove(self.path)
         except OSError:
             pass  # Windows removes no open file: then after closing it
         unhold(self.fd)
@@ -329,18 +364,34 @@ class RunDir:
     """
 
     def __init__(self, path):
+        self.lock = Lock(path)
+        self.place(path)
+        self.folder = None  # folder_identity() of the folder once its lock is ours: see follow
+        self.log_file = None
+        self.saved_step = None  # the step of the last checkpoint known to be good
+        self.replacing = False  # overwrite, before the first save: the old run is still the folder's
+        self.pending_config = None  # the new run's config.json, written at its first save
+        self.resuming = False
+
+    def place(self, path):
         self.path = path
         self.checkpoint = os.path.join(path, CHECKPOINT)
         self.metrics = os.path.join(path, METRICS)
         self.config = os.path.join(path, CONFIG)
         self.pending = os.path.join(path, PENDING)
         self.journal = os.path.join(path, JOURNAL)
-        self.lock = Lock(path)
-        self.log_file = None
-        self.saved_step = None  # the step of the last checkpoint known to be good
-        self.replacing = False  # overwrite, before the first save: the old run is still the folder's
-        self.pending_config = None  # the new run's config.json, written at its first save
-        self.resuming = False
+        self.lock.path = os.path.join(path, LOCK)
+
+    def follow(self):
+        """The folder renamed (mv A B) while the run goes on keeps the run, lock and all: the run writes to B
+        from then on, never to the path A, where another run may have begun since. Raises if it is gone."""
+        if self.folder is None or folder_identity(self.path) == self.folder:
+            return
+        moved = find_folder(self.folder, self.path, self.lock.fd)
+        if moved is None:
+            raise MicroGPTError("the run directory %s was moved or removed while the run went on, and is nowhere to "
+                                "be found; stopped without saving" % self.path)
+        self.place(moved)
 
     def start_fresh(self, overwrite):
         if os.path.exists(self.path) and not os.path.isdir(self.path):
@@ -408,6 +459,7 @@ class RunDir:
             then = "then resume it" if self.resuming else "or choose another --out"
             raise MicroGPTError("%s is in use by another training run (%s); wait for it to end, %s"
                                 % (self.path, self.lock.holder(), then))
+        self.folder = folder_identity(self.path)
 
     def finish_takeover(self):
         """An --overwrite run killed during its first save (kill -9, a power cut) left its journal. If its
@@ -481,6 +533,7 @@ class RunDir:
             raise self.unwritable(e)
 
     def save(self, ck):
+        self.follow()
         if self.replacing:  # first what it replaces: see finish_takeover
             note = {"replaces": identity(self.checkpoint), "config": self.pending_config}
             write_atomic(self.journal, json_text(note))
@@ -515,6 +568,10 @@ class RunDir:
                     pass
 
     def close(self):
+        try:
+            self.follow()
+        except MicroGPTError:  # gone: nothing of the run's to remove, and the lock goes with its process
+            pass
         if self.log_file:
             try:
                 self.log_file.close()
