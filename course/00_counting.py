@@ -9,71 +9,30 @@
 # `python 00_counting.py --data FILE`. It ends with the loss on names it has never seen.
 
 # %%
-import argparse
-import hashlib
 import math
-import os
 import random
-import sys
-import urllib.request
 
-parser = argparse.ArgumentParser(description="Course stage 00: a bigram model from counts.")
-parser.add_argument("--data", default="input.txt", help="text file, one document per line (default: the names)")
+import names  # the course's plumbing (names.py, beside this file): the data, the flags
+
+parser = names.parser("Course stage 00: a bigram model from counts.")
 parser.add_argument("--smoothing", type=float, default=1.0, help="pretend every pair was seen this many more times")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)  # a notebook runs with the defaults
+args = names.parse(parser)
 
 # %% [markdown]
 # ## The data, the tokens, the held-out names
 #
-# The same documents, split and tokens as `python -m microgpt`, so the losses of every stage compare:
-# shuffle with seed 42, hold out the last 10%, one token per character plus BOS, which marks where a
-# name begins and ends.
+# The same documents, split and tokens as `python -m microgpt`, so the losses of every stage compare.
+# `names.load` reads one name per line, shuffles them with seed 42 (the start of the one random stream that later
+# stages also draw their weights and samples from) and holds out the last 10%: `val_docs`, never trained on, so
+# that their loss measures what the model learned about names in general rather than these names.
+# The tokenizer gives one token per character, token i being `chars[i]` in sorted order, and one more, BOS
+# (`vocab_size - 1`), which marks where a name begins and ends: `frame("emma")` is the ids of
+# [BOS, e, m, m, a, BOS], cut to 17 tokens (16 predictions: `BLOCK`, the package's context). That code is plumbing,
+# shared by every stage, in `names.py`.
 
 # %%
-NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
-NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
-
-
-def read_docs(path):
-    """The stripped, non-empty lines of `path`. An absent input.txt is first downloaded: the names."""
-    if path == "input.txt" and not os.path.exists(path):
-        url = os.environ.get("MICROGPT_NAMES_URL") or NAMES_URL
-        try:
-            raw = urllib.request.urlopen(url, timeout=60).read()
-        except Exception as e:
-            sys.exit(f"error: no input.txt here, and the names could not be downloaded from {url} ({e}); "
-                     "save them as input.txt in this folder or pass --data FILE")
-        if hashlib.sha256(raw).hexdigest() != NAMES_SHA256:
-            sys.exit(f"error: what {url} sent is not the names list (its SHA-256 differs)")
-        with open(path + ".part", "wb") as f:
-            f.write(raw)
-        os.replace(path + ".part", path)
-    try:
-        with open(path, encoding="utf-8-sig") as f:  # a line ends at LF, CRLF or CR
-            return [line.strip() for line in f.read().split("\n") if line.strip()]
-    except (OSError, UnicodeError) as e:
-        sys.exit(f"error: cannot read {path}: {e}")
-
-
-docs = read_docs(args.data)
-random.seed(42)  # one random stream, as python -m microgpt's: the shuffle, then the weights, then the samples
-random.shuffle(docs)
-n_val = int(len(docs) * 0.1)  # the held-out documents: the last 10% of the shuffled list
-if n_val == 0:
-    sys.exit(f"error: {args.data} has {len(docs)} documents; holding out 10% takes at least 10")
-train_docs, val_docs = docs[:-n_val], docs[-n_val:]
-chars = sorted(set("".join(docs)))  # the tokenizer: token i is chars[i], and BOS is the last token
-BOS, vocab_size = len(chars), len(chars) + 1
-stoi = {ch: i for i, ch in enumerate(chars)}
-BLOCK = 16  # the package's context: a document counts for at most its first 16 predictions
-
-
-def frame(doc):
-    return ([BOS] + [stoi[ch] for ch in doc] + [BOS])[:BLOCK + 1]
-
-
-print(f"num docs: {len(docs)}")
-print(f"vocab size: {vocab_size}")
+train_docs, val_docs, chars, BOS, vocab_size, frame = names.load(args.data)  # prints num docs, vocab size
+BLOCK = names.BLOCK  # a document counts for at most its first 16 predictions
 
 # %% [markdown]
 # ## Count, then normalize

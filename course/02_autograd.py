@@ -12,68 +12,26 @@
 # `01_mlp.py` prints, apart from that check.
 
 # %%
-import argparse
-import hashlib
 import math
 import operator
-import os
 import random
 import sys
-import urllib.request
 
-parser = argparse.ArgumentParser(description="Course stage 02: the MLP on autograd.")
-parser.add_argument("--data", default="input.txt", help="text file, one document per line (default: the names)")
+import names  # the course's plumbing (names.py, beside this file): the data, the flags, the final loops
+
+parser = names.parser("Course stage 02: the MLP on autograd.")
 parser.add_argument("--steps", type=int, default=1000, help="training steps, one batch of documents each")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)  # a notebook runs with the defaults
+args = names.parse(parser)
 
 # %% [markdown]
 # ## The data, the tokens, the held-out names (as in stage 00)
+#
+# Stage 00's `names.load`: the training and held-out names (the last 10% after a shuffle with seed 42), the
+# characters `chars` with the token `BOS` after them, and `frame(doc)`: a name as the ids of [BOS] + its
+# characters + [BOS].
 
 # %%
-NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
-NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
-
-
-def read_docs(path):
-    """The stripped, non-empty lines of `path`. An absent input.txt is first downloaded: the names."""
-    if path == "input.txt" and not os.path.exists(path):
-        url = os.environ.get("MICROGPT_NAMES_URL") or NAMES_URL
-        try:
-            raw = urllib.request.urlopen(url, timeout=60).read()
-        except Exception as e:
-            sys.exit(f"error: no input.txt here, and the names could not be downloaded from {url} ({e}); "
-                     "save them as input.txt in this folder or pass --data FILE")
-        if hashlib.sha256(raw).hexdigest() != NAMES_SHA256:
-            sys.exit(f"error: what {url} sent is not the names list (its SHA-256 differs)")
-        with open(path + ".part", "wb") as f:
-            f.write(raw)
-        os.replace(path + ".part", path)
-    try:
-        with open(path, encoding="utf-8-sig") as f:  # a line ends at LF, CRLF or CR
-            return [line.strip() for line in f.read().split("\n") if line.strip()]
-    except (OSError, UnicodeError) as e:
-        sys.exit(f"error: cannot read {path}: {e}")
-
-
-docs = read_docs(args.data)
-random.seed(42)  # one random stream, as python -m microgpt's: the shuffle, then the weights, then the samples
-random.shuffle(docs)
-n_val = int(len(docs) * 0.1)  # the held-out documents: the last 10% of the shuffled list
-if n_val == 0:
-    sys.exit(f"error: {args.data} has {len(docs)} documents; holding out 10% takes at least 10")
-train_docs, val_docs = docs[:-n_val], docs[-n_val:]
-chars = sorted(set("".join(docs)))  # the tokenizer: token i is chars[i], and BOS is the last token
-BOS, vocab_size = len(chars), len(chars) + 1
-stoi = {ch: i for i, ch in enumerate(chars)}
-BLOCK = 16  # the package's context: a document counts for at most its first 16 predictions
-
-
-def frame(doc):
-    return ([BOS] + [stoi[ch] for ch in doc] + [BOS])[:BLOCK + 1]
-
-
-print(f"num docs: {len(docs)}")
-print(f"vocab size: {vocab_size}")
+train_docs, val_docs, chars, BOS, vocab_size, frame = names.load(args.data)  # prints num docs, vocab size
 
 # %% [markdown]
 # ## The examples: three characters in, the next one out
@@ -335,29 +293,21 @@ for step in range(steps):
 # %% [markdown]
 # ## The held-out loss and samples
 #
-# The same loss as stage 00's, on the same held-out predictions. To sample, the logits are divided by a
-# temperature (0.5: sharper than the model's own distribution, for likelier names), then softmaxed.
+# The same loss as stage 00's, on the same held-out predictions, and the same sampling: `names.py` runs stage
+# 00's two loops for any model given as a `reader`. `reader(temperature)` starts a name and returns
+# `next_probs(token, pos)`, which takes the name's tokens one at a time and gives the probabilities of the next
+# token, here from the last CONTEXT of them. To sample, the logits are divided by a temperature (0.5: sharper
+# than the model's own distribution, for likelier names), then softmaxed; the loss reads the model at 1.
 
 # %%
-def loss_on(docs):
-    total, n = 0.0, 0
-    for doc in docs:
-        for context, target in examples(doc):
-            total -= math.log(softmax(forward(w, context)[2])[target])
-            n += 1
-    return total / n
+def reader(temperature):
+    tokens = [BOS] * (CONTEXT - 1)  # the padding before a name, as in examples()
+
+    def next_probs(token, pos):
+        tokens.append(token)
+        return softmax([logit / temperature for logit in forward(w, tokens[-CONTEXT:])[2]])
+    return next_probs
 
 
-print("--- inference (new, hallucinated names) ---")
-TEMPERATURE = 0.5
-for i in range(20):
-    context, name = [BOS] * CONTEXT, []
-    for _ in range(BLOCK):
-        logits = forward(w, context)[2]
-        token = random.choices(range(vocab_size), weights=softmax([logit / TEMPERATURE for logit in logits]))[0]
-        if token == BOS:
-            break
-        name.append(chars[token])
-        context = context[1:] + [token]
-    print(f"sample {i + 1:2d}: {''.join(name)}")
-print(f"held-out loss {loss_on(val_docs):.4f}")
+names.print_samples(reader, chars, temperature=0.5)
+print(f"held-out loss {names.held_out_loss(val_docs, frame, reader):.4f}")

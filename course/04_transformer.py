@@ -12,67 +12,25 @@
 # Run it: `python 04_transformer.py` (or `--data FILE`, `--steps N`). It ends with the loss on held-out names.
 
 # %%
-import argparse
-import hashlib
 import math
-import os
 import random
-import sys
-import urllib.request
 
-parser = argparse.ArgumentParser(description="Course stage 04: multi-head attention, the MLP, layers.")
-parser.add_argument("--data", default="input.txt", help="text file, one document per line (default: the names)")
+import names  # the course's plumbing (names.py, beside this file): the data, the flags, the final loops
+
+parser = names.parser("Course stage 04: multi-head attention, the MLP, layers.")
 parser.add_argument("--steps", type=int, default=1000, help="training steps, one document each")
-args = parser.parse_args([] if "ipykernel" in sys.modules else None)  # a notebook runs with the defaults
+args = names.parse(parser)
 
 # %% [markdown]
 # ## The data, the tokens, the held-out names (as in stage 00)
+#
+# Stage 00's `names.load`: the training and held-out names (the last 10% after a shuffle with seed 42), the
+# characters `chars` with the token `BOS` after them, and `frame(doc)`: a name as the ids of [BOS] + its
+# characters + [BOS].
 
 # %%
-NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
-NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
-
-
-def read_docs(path):
-    """The stripped, non-empty lines of `path`. An absent input.txt is first downloaded: the names."""
-    if path == "input.txt" and not os.path.exists(path):
-        url = os.environ.get("MICROGPT_NAMES_URL") or NAMES_URL
-        try:
-            raw = urllib.request.urlopen(url, timeout=60).read()
-        except Exception as e:
-            sys.exit(f"error: no input.txt here, and the names could not be downloaded from {url} ({e}); "
-                     "save them as input.txt in this folder or pass --data FILE")
-        if hashlib.sha256(raw).hexdigest() != NAMES_SHA256:
-            sys.exit(f"error: what {url} sent is not the names list (its SHA-256 differs)")
-        with open(path + ".part", "wb") as f:
-            f.write(raw)
-        os.replace(path + ".part", path)
-    try:
-        with open(path, encoding="utf-8-sig") as f:  # a line ends at LF, CRLF or CR
-            return [line.strip() for line in f.read().split("\n") if line.strip()]
-    except (OSError, UnicodeError) as e:
-        sys.exit(f"error: cannot read {path}: {e}")
-
-
-docs = read_docs(args.data)
-random.seed(42)  # one random stream, as python -m microgpt's: the shuffle, then the weights, then the samples
-random.shuffle(docs)
-n_val = int(len(docs) * 0.1)  # the held-out documents: the last 10% of the shuffled list
-if n_val == 0:
-    sys.exit(f"error: {args.data} has {len(docs)} documents; holding out 10% takes at least 10")
-train_docs, val_docs = docs[:-n_val], docs[-n_val:]
-chars = sorted(set("".join(docs)))  # the tokenizer: token i is chars[i], and BOS is the last token
-BOS, vocab_size = len(chars), len(chars) + 1
-stoi = {ch: i for i, ch in enumerate(chars)}
-BLOCK = 16  # the package's context: a document counts for at most its first 16 predictions
-
-
-def frame(doc):
-    return ([BOS] + [stoi[ch] for ch in doc] + [BOS])[:BLOCK + 1]
-
-
-print(f"num docs: {len(docs)}")
-print(f"vocab size: {vocab_size}")
+train_docs, val_docs, chars, BOS, vocab_size, frame = names.load(args.data)  # prints num docs, vocab size
+BLOCK = names.BLOCK  # a document counts for at most its first 16 predictions
 
 # %% [markdown]
 # ## Autograd: stage 03's, and `relu` for the MLP block
@@ -278,33 +236,22 @@ for step in range(steps):
 # %% [markdown]
 # ## The held-out loss and samples
 #
-# No gradient is needed now: the forward pass alone, on the held-out documents, position by position.
-# Sampling feeds each drawn token back in, with the logits divided by a temperature of 0.5.
+# No gradient is needed now: the forward pass alone, position by position, each name with its own KV cache.
+# `names.py` runs stage 00's two loops, the loss over the held-out names and the sampling, with the model
+# given as a `reader`: it starts a name and returns `next_probs`, which takes the name's tokens one at a time
+# and gives the probabilities of the next token. Sampling divides the logits by a temperature of 0.5.
 
 # %%
-def loss_on(docs):
-    vw = as_values(w)
-    total, n = 0.0, 0
-    for doc in docs:
-        tokens = frame(doc)
-        keys, values = [[] for _ in range(N_LAYER)], [[] for _ in range(N_LAYER)]
-        for t in range(len(tokens) - 1):
-            total -= math.log(softmax(gpt(vw, tokens[t], t, keys, values))[tokens[t + 1]].data)
-            n += 1
-    return total / n
+vw = as_values(w)  # gpt() computes on Values
 
 
-print("--- inference (new, hallucinated names) ---")
-TEMPERATURE = 0.5
-vw = as_values(w)
-for i in range(20):
+def reader(temperature):
     keys, values = [[] for _ in range(N_LAYER)], [[] for _ in range(N_LAYER)]
-    token, name = BOS, []
-    for pos in range(BLOCK):
-        probs = softmax([logit / TEMPERATURE for logit in gpt(vw, token, pos, keys, values)])
-        token = random.choices(range(vocab_size), weights=[p.data for p in probs])[0]
-        if token == BOS:
-            break
-        name.append(chars[token])
-    print(f"sample {i + 1:2d}: {''.join(name)}")
-print(f"held-out loss {loss_on(val_docs):.4f}")
+
+    def next_probs(token, pos):
+        return [p.data for p in softmax([logit / temperature for logit in gpt(vw, token, pos, keys, values)])]
+    return next_probs
+
+
+names.print_samples(reader, chars, temperature=0.5)
+print(f"held-out loss {names.held_out_loss(val_docs, frame, reader):.4f}")

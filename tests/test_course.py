@@ -357,6 +357,24 @@ def test_stages_open_as_notebooks():
         assert text.count("\n# %%\n") >= 4, stage  # code cells, in jupytext's percent format
 
 
+def test_the_stages_import_their_plumbing_and_find_it_as_a_notebook_does(tmp_path):
+    # The data, the split, the tokenizer, the flags and the closing loops are written once, in names.py.
+    for stage in STAGES:
+        with open(os.path.join(COURSE, stage), encoding="utf-8") as f:
+            text = f.read()
+        assert "\nimport names  #" in text, stage
+        for plumbing in ("NAMES_SHA256", "def read_docs", "random.shuffle", "def frame", "def loss_on"):
+            assert plumbing not in text or (stage == STAGES[0] and plumbing == "def loss_on"), (stage, plumbing)
+        assert ("inference (new" in text) == (stage == STAGES[0])  # stage 00 writes out the loop names.py runs
+    # A notebook runs the cells with course/ as the current folder, not on sys.path as a script's own folder is.
+    data = first_names(tmp_path, 300)
+    code = "import sys; sys.argv = ['00_counting.py', '--data', %r]; exec(open('00_counting.py').read())" % data
+    notebook = run(["-c", code], cwd=COURSE)
+    assert notebook.returncode == 0, notebook.stderr
+    assert notebook.stdout.splitlines() == run_stage(STAGES[0], tmp_path, "--data", data)
+    assert notebook.stdout.splitlines()[:2] == ["num docs: 300", "vocab size: 27"]
+
+
 def test_stage_00_lands_on_the_bigram_loss(tmp_path, names_path):
     lines = run_stage(STAGES[0], tmp_path, "--data", names_path)
     loss = float(HELD_OUT.fullmatch(lines[-1]).group(1))
