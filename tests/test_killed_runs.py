@@ -143,3 +143,58 @@ def test_a_lock_released_after_its_folder_moved_leaves_the_lock_now_at_the_old_p
     assert runs.in_use(a)
     second.release()
     assert not os.listdir(a)
+
+
+# --------------------------------------------------------------------------------------------------
+# the temp file of a write killed midway: removed by the next write of the same file, never another file
+
+def strays(folder, name):
+    return sorted(n for n in os.listdir(folder) if n.startswith("." + name + ".") and n.endswith(".tmp"))
+
+
+def left_long_ago(folder, name):
+    """The killed write's temp file, dated as if it were left long ago (a write under way is never removed,
+    even one by a process of another machine sharing the folder: see files.STRAY_AGE)."""
+    (left,) = strays(folder, name)
+    os.utime(os.path.join(folder, left), (time.time() - 3600, time.time() - 3600))
+    return left
+
+
+def decoys(folder, name):
+    """Files that look like a stray but are not one this process may remove: a user's, and a write under way in
+    a live process (this one)."""
+    made = [".%s.tmp" % name, ".%s.123.nothex00.tmp" % name, ".%s.%d.0badcafe.tmp" % (name, os.getpid())]
+    for decoy in made:
+        with open(os.path.join(folder, decoy), "w") as f:
+            f.write("not ours to remove")
+        os.utime(os.path.join(folder, decoy), (time.time() - 3600, time.time() - 3600))
+    return made
+
+
+@pytest.mark.parametrize("command, name", [(["export", "run"], "model.safetensors"),
+                                           (["report", "run"], "report.html")])
+def test_a_killed_export_or_report_leaves_a_temp_file_the_next_one_removes(tmp_path, tiny, command, name):
+    run_dir = str(tmp_path / "run")
+    assert main(["--data", tiny, "--out", run_dir, "--steps", "3", "--quiet", "--num-samples", "0"]) == 0
+    assert killed_at("files.os.replace", command + ["--overwrite"] * (command[0] == "export"),
+                     tmp_path) == -signal.SIGKILL
+    left_long_ago(run_dir, name)
+    kept = decoys(run_dir, name)
+    assert main([command[0], run_dir] + ["--overwrite"] * (command[0] == "export")) == 0
+    assert strays(run_dir, name) == sorted(kept)
+
+
+def test_a_killed_download_leaves_a_temp_file_the_next_one_removes(tmp_path, http_server, names_path):
+    from microgpt.tool import download
+    with open(names_path, "rb") as f:
+        url = http_server({"/names.txt": f.read()}).url("/names.txt")
+    cache = str(tmp_path / "cache")
+    env = dict(os.environ, MICROGPT_NAMES_URL=url, MICROGPT_CACHE_DIR=cache)
+    proc = subprocess.run([sys.executable, "-c", KILLED_AT.format(module="files", target="files.os.replace"),
+                           "--steps", "1", "--out", "run"], cwd=str(tmp_path), env=dict(env, PYTHONPATH=ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left_long_ago(cache, "names.txt")
+    kept = decoys(cache, "names.txt")
+    assert download.is_cached(download.ensure_names(url=url, folder=cache))
+    assert strays(cache, "names.txt") == sorted(kept)

@@ -8,7 +8,9 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
+import time
 
 from ..data import make_dataset, parse_docs
 from ..errors import MicroGPTError
@@ -145,7 +147,9 @@ def write_atomic(path, payload):
     # created like any file, so it gets the usual permissions (tempfile.mkstemp would make it owner-only)
     # the name cut to 200 characters: a name near the system's limit (255) is the user's to have, its temp
     # file's (21 more characters) is ours to keep within it
-    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (os.path.basename(path)[:200], os.getpid(), os.urandom(4).hex()))
+    name = os.path.basename(path)[:200]
+    remove_strays(folder, name)
+    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (name, os.getpid(), os.urandom(4).hex()))
     try:  # opened inside: a signal raising (console.StopRequest) as the open returns must not leave it behind
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
@@ -160,6 +164,47 @@ def write_atomic(path, payload):
             pass
         raise
     fsync_dir(folder)
+
+
+# A temp file older than this is no write under way, even by a process of another machine that shares the
+# folder (whose pid means nothing here): a write of ours takes seconds at most.
+STRAY_AGE = 60.0
+
+
+def remove_strays(folder, name):
+    """Remove the temp files that writes of `name` in `folder` killed midway (kill -9, a power cut) left:
+    named exactly as write_atomic names them, .<name>.<pid>.<8 hex digits>.tmp, and each only once the
+    process that wrote it is gone and it has not changed for STRAY_AGE seconds. No other file, ever."""
+    ours = re.compile(r"\.%s\.(\d+)\.[0-9a-f]{8}\.tmp\Z" % re.escape(name))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for entry in names:
+        m = ours.match(entry)
+        if not m or alive(int(m.group(1))):
+            continue
+        stray = os.path.join(folder, entry)
+        try:
+            st = os.lstat(stray)
+            if stat.S_ISREG(st.st_mode) and time.time() - st.st_mtime > STRAY_AGE:
+                os.remove(stray)
+        except OSError:
+            pass
+
+
+def alive(pid):
+    """Whether process `pid` may be running. Where that cannot be told (Windows, where os.kill would end
+    it), it may."""
+    if os.name == "nt" or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process is there
+    except ProcessLookupError:
+        return False
+    except OSError:  # there, but another user's
+        return True
+    return True
 
 
 def fsync_dir(folder):
