@@ -43,8 +43,8 @@ LIMITS = {"vocab_size": 10 ** 9, "n_layer": 10 ** 9, "n_embd": 10 ** 9, "n_head"
           "num_samples": 10 ** 12}
 # what may differ when a run is resumed: when and how it reports, and how long it goes on. The rest
 # (model, data, optimizer, seed, ...) is what the checkpoint's numbers were made with.
-RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "log_every", "eval_every", "eval_docs", "save_every",
-             "temperature", "num_samples", "quiet")
+RESUMABLE = ("steps", "engine", "device", "dtype", "workers", "fast_math", "log_every", "eval_every", "eval_docs",
+             "save_every", "temperature", "num_samples", "quiet")
 
 
 @dataclass
@@ -72,6 +72,7 @@ class TrainConfig:
     device: str = "auto"  # the torch engine's device: auto, cpu, cuda or mps
     dtype: str = "auto"  # the torch engine's floats: auto, float64 or float32
     workers: int = 1  # processes that compute each step together; any number gives the same numbers
+    fast_math: bool = False  # fast engine: dot products of 32+ terms by math.sumprod (3.12+), faster, rounded otherwise
     log_every: int = 1  # print the loss every this many steps (and at the last)
     eval_every: int = 250  # held-out loss every this many steps (0 = only at the end)
     eval_docs: int = 300  # held-out documents (text: windows) for those evaluations (0 = all); the final one uses all
@@ -110,6 +111,8 @@ class TrainConfig:
         need(self.workers >= 1, "workers must be at least 1, got %d" % self.workers)
         need(self.workers == 1 or self.engine != "torch", "workers is for the fast and scalar engines; the torch "
              "engine runs several processes under torchrun")
+        need(not self.fast_math or self.engine == "fast", "fast_math is for the fast engine, not the %s engine"
+             % self.engine)
         need(self.device in DEVICES, "device must be one of %s" % ", ".join(DEVICES))
         need(self.dtype in DTYPES, "dtype must be one of %s" % ", ".join(DTYPES))
         asks = ["%s %s" % (name, value) for name, value, plain in (("device", self.device, ("auto", "cpu")),

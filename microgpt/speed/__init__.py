@@ -4,12 +4,14 @@
 - loops.py: those pairs written as plain loops, the reference; kernels.py: the same sums as code
   generated per size, which the fast engine runs on CPython (MICROGPT_KERNELS=0: the plain loops);
 - evaluate.py: the held-out loss, each shared prefix computed once;
+- fastmath.py: kernels.py with the long dot products in math.sumprod (--fast-math; Python 3.12+);
 - workers.py: several processes computing each step together, for the same numbers;
 - torch_engine.py: the same model on PyTorch (optional, imported only when asked for).
 
-ENGINES is the one place where an engine's name (TrainConfig.engine) becomes the engine: a module with
-loss_and_grad(model, batch) and loss_only(model, batch). The torch engine runs whole steps on its
-own and is reached through its Compute (torch_engine.TorchCompute) instead.
+engine_for(cfg.engine, cfg.fast_math) is the one place where a run's config becomes the engine: a module
+of ENGINES (by TrainConfig.engine) or FastMath, each with loss_and_grad(model, batch) and
+loss_only(model, batch). The torch engine runs whole steps on its own and is reached through its
+Compute (torch_engine.TorchCompute) instead.
 """
 
 import os
@@ -19,6 +21,27 @@ from ..errors import MicroGPTError
 from . import engine
 
 ENGINES = {"fast": engine, "scalar": scalar_engine}
+
+
+class FastMath:
+    """The fast engine on fastmath.py's sums, an engine like those in ENGINES: --fast-math."""
+
+    def __init__(self):
+        from . import fastmath
+        fastmath.require()
+        self.math = fastmath
+
+    def loss_and_grad(self, model, batch):
+        return engine.loss_and_grad(model, batch, self.math)
+
+    def loss_only(self, model, batch):
+        return engine.loss_only(model, batch, self.math)
+
+
+def engine_for(name, fast_math=False):
+    """The engine a run's steps are computed with: ENGINES[name], or with fast_math (which TrainConfig
+    allows with the fast engine only) FastMath; where Python has no math.sumprod, that is one line."""
+    return FastMath() if fast_math else ENGINES[name]
 
 
 def torchrun_number(name, default, low=0):

@@ -5,7 +5,9 @@ them in reverse order. No graph of scalar nodes is built, which is where the sca
 time. The arithmetic of each op is a forward/backward pair from `math`, a module chosen explicitly:
 
 - loops.py, the plain loops: the reference, what PyPy's JIT compiles, and what a reader follows;
-- kernels.py, the same sums as code generated for each size: about 3x faster on CPython.
+- kernels.py, the same sums as code generated for each size: about 3x faster on CPython;
+- fastmath.py, kernels.py with the long dot products in math.sumprod (Python 3.12+): faster again, but
+  rounded differently, so only when a run asks for it (--fast-math; speed.engine_for).
 
 default_math() takes the kernels on CPython and the loops elsewhere; MICROGPT_KERNELS=0 in the
 environment is the switch that runs the plain loops on CPython too. Either gives the same numbers.
@@ -62,7 +64,7 @@ class FastOps(Ops):
     what that method needs) on the tape; backward() calls them in reverse order."""
 
     def __init__(self, model, grad=True, math=None):
-        self.math = math or default_math()  # loops or kernels: the forward/backward pairs
+        self.math = math or default_math()  # loops, kernels or fastmath: the forward/backward pairs
         self.P = model.params
         self.G = [0.0] * len(self.P) if grad else None
         self.weights = {name: Weight(*spec) for name, spec in model.layout.items()}
@@ -191,16 +193,16 @@ class FastOps(Ops):
         x.add_grad([out.grad[0] * (1 / n)] * n)
 
 
-def loss_and_grad(model, batch):
+def loss_and_grad(model, batch, math=None):
     """(mean loss, d loss / d params as one flat list) for a batch of token lists."""
-    ops = FastOps(model)
+    ops = FastOps(model, math=math)
     loss = model.loss(ops, batch)
     return loss.data[0], ops.backward(loss)
 
 
-def loss_only(model, batch):
+def loss_only(model, batch, math=None):
     """The mean loss with no tape and no gradients: for held-out evaluation."""
-    return model.loss(FastOps(model, grad=False), batch).data[0]
+    return model.loss(FastOps(model, grad=False, math=math), batch).data[0]
 
 
 # --------------------------------------------------------------------------------------------------

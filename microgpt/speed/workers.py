@@ -23,7 +23,7 @@ from array import array
 from ..errors import ComputeError
 from ..model import GPT
 from ..train import combine, shards, train_step
-from . import ENGINES, evaluate
+from . import engine_for, evaluate
 
 
 def usable_cores():
@@ -36,7 +36,7 @@ def usable_cores():
 # --------------------------------------------------------------------------------------------------
 # a worker process
 
-def serve(conn, config, params, engine_name, inherited=()):
+def serve(conn, config, params, engine_name, inherited=(), fast_math=False):
     """The loop of a worker process: take weights, compute shards or score documents, until "stop", or
     until the main process is gone."""
     # Ctrl-C, and SIGTERM or SIGHUP sent to the whole process group (a terminal closing, kill -TERM -PGID), are
@@ -48,7 +48,7 @@ def serve(conn, config, params, engine_name, inherited=()):
         other.close()  # closed, so that each of those workers sees its pipe end when the main process does
     parent = os.getppid()
     model = GPT(config, params=array("d", params))
-    loss_and_grad = ENGINES[engine_name].loss_and_grad
+    loss_and_grad = engine_for(engine_name, fast_math).loss_and_grad  # the main process's, sums and all
     while True:
         while not conn.poll(1.0):
             if os.getppid() != parent:  # the main process died without a word (kill -9): so do we
@@ -101,7 +101,7 @@ class PoolCompute:
 
     def __init__(self, cfg, model, optimizer, n):
         self.model, self.optimizer = model, optimizer
-        self.loss_and_grad_here = ENGINES[cfg.engine].loss_and_grad
+        self.loss_and_grad_here = engine_for(cfg.engine, cfg.fast_math).loss_and_grad
         # fork starts a worker in milliseconds; where it is not safe (macOS, Windows) a worker imports anew
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         ctx = multiprocessing.get_context(method)
@@ -111,7 +111,8 @@ class PoolCompute:
             parent, child = ctx.Pipe()
             weights = array("d", model.params).tobytes()
             inherited = tuple(self.conns) if method == "fork" else ()
-            proc = ctx.Process(target=serve, args=(child, model.config, weights, cfg.engine, inherited), daemon=True)
+            proc = ctx.Process(target=serve, args=(child, model.config, weights, cfg.engine, inherited, cfg.fast_math),
+                               daemon=True)
             try:
                 proc.start()
             except OSError as e:  # no process to be had (ulimit -u, memory): the ones started so far end too

@@ -48,7 +48,7 @@ VERSION = 1
 RNG_WORDS = 625  # Mersenne Twister: 624 words of state + the position in them
 # config fields added since version 1 was first written: an older checkpoint ran with their defaults, or
 # with what OLDER says where that is not today's default (every run read its data as lines then)
-LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype", "tokenizer", "vocab_size", "format")
+LATER_FIELDS = ("workers", "schedule", "warmup", "device", "dtype", "tokenizer", "vocab_size", "format", "fast_math")
 OLDER = {"format": "lines"}
 # A checkpoint is read whole. Its size is ~66 bytes per parameter (weight, Adam's m and v, as ~22 characters
 # of JSON each), so 256 MiB holds ~4 million parameters: more than the pure-Python engines train in days

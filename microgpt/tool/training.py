@@ -20,7 +20,7 @@ from ..config import RESUMABLE
 from ..errors import ComputeError, MicroGPTError
 from ..model import GPT
 from ..optim import make_optimizer
-from ..speed import ENGINES, engine, evaluate, torchrun_number
+from ..speed import engine, engine_for, evaluate, torchrun_number
 from ..train import Compute, Diverged, get_lr
 from ..train import loop as train_loop
 from . import checkpoint, cost, download, report, sampling, tokenizers
@@ -42,7 +42,7 @@ def make_compute(cfg, model, optimizer):
     if cfg.workers > 1:
         from ..speed.workers import PoolCompute
         return PoolCompute(cfg, model, optimizer, cfg.workers)
-    return Compute(model, optimizer, ENGINES[cfg.engine], evaluate.evaluate)
+    return Compute(model, optimizer, engine_for(cfg.engine, cfg.fast_math), evaluate.evaluate)
 
 
 def this_process(cfg, run_dir, out, err):
@@ -54,6 +54,9 @@ def this_process(cfg, run_dir, out, err):
         from ..speed import torch_engine
         torch_engine.check(cfg)
         rank, world, _ = torch_engine.ranks()
+    if cfg.fast_math:  # no math.sumprod in this Python: said now too
+        from ..speed import fastmath
+        fastmath.require()
     if world == 1:
         return run_dir, out, err
     if cfg.engine != "torch":
@@ -129,6 +132,8 @@ def resume(run_dir, changes=None, out=None, err=None, lang="en"):
     if changes.get("engine", "torch") != "torch":  # device and dtype are the torch engine's: leaving it drops them
         changes.setdefault("device", "auto")
         changes.setdefault("dtype", "auto")
+    if changes.get("engine", "fast") != "fast":  # and fast_math the fast engine's
+        changes.setdefault("fast_math", False)
     for name, value in sorted(changes.items()):
         if name != "data" and name not in RESUMABLE and value != getattr(cfg, name):
             raise MicroGPTError("--%s cannot change when resuming (the run has %s); start a new run with --out"
