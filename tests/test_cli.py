@@ -91,3 +91,26 @@ def test_bench_whole_command_times_the_command_against_the_textbook(capsys, name
     ratio = float(re.search(r"^the default command is ([\d.]+)x faster than", out, re.M).group(1))
     assert 0 < ours < textbook
     assert abs(ratio - textbook / ours) <= 0.05 + textbook / ours * 0.02  # the printed figures are rounded
+
+
+COMPARE_ROW = re.compile(r"(\S+(?: \S+)?) +((?:CPython|PyPy) .+?) +(\d+\.\d) +(\d+\.\d\d)x +(.+)")
+
+
+def test_bench_compare_prints_ratios_that_are_its_figures_divided(capsys, tiny, monkeypatch):
+    # --quick: one round, the default run's first 20 steps and 2 of batch 32, on every engine found here
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # each engine's process is given the repository's
+    code, out, err = run(capsys, "bench", "--compare", "--quick", "--data", tiny)
+    assert code == 0, err
+    tables = [t for t in out.split("\n\n") if re.search(r"^engine +interpreter +tokens/s", t, re.M)]
+    assert len(tables) == 2
+    for table, base in zip(tables, ("textbook", "fast")):
+        rows = [COMPARE_ROW.fullmatch(line) for line in table.splitlines()]
+        rows = [m.groups() for m in rows if m]
+        assert rows[0][0] == base and rows[0][3] == "1.00"  # the yardstick first, 1.00x itself
+        assert ("fast", "CPython %s" % sys.version.split()[0]) in [row[:2] for row in rows]
+        for name, _, rate, ratio, diff in rows:
+            assert ratio == "%.2f" % (float(rate) / float(rows[0][2])), (name, rate, ratio)
+            if name == "fast":  # the same arithmetic on every interpreter: the same losses, to the bit
+                assert diff == "0.0e+00"
+        if base == "textbook":
+            assert rows[0][4] == "3/3 as printed"  # microgpt.py's losses are the fast engine's, to 4 decimals

@@ -8,7 +8,7 @@ import pytest
 from test_terminal import cli  # (exit code, stdout, stderr) of main(argv) in a folder
 
 from microgpt.speed import workers
-from microgpt.tool import bench, torch_bench
+from microgpt.tool import bench, compare, torch_bench
 
 
 def test_bench_on_a_small_file_times_it_without_asking_for_a_flag_it_lacks(tmp_path):
@@ -30,16 +30,22 @@ def test_bench_on_a_small_file_times_it_without_asking_for_a_flag_it_lacks(tmp_p
     (["--scaling", "--whole-command"], "--scaling and --whole-command are different benchmarks; choose one"),
     (["--scaling", "--engine", "torch"], "--scaling and --engine torch are different benchmarks; choose one"),
     (["--device", "cpu"], "bench does not use --device (bench --engine torch does); it takes --data, --steps,"),
-    (["--scaling", "--steps", "50"], "bench --scaling does not use --steps (bench does); it takes --data, --quick, "
+    (["--scaling", "--steps", "50"], "bench --scaling does not use --steps (bench and bench --compare do); it takes "
+                                     "--data, --quick, "
                                      "--workers, --seconds"),
     (["--whole-command", "--no-textbook"], "bench --whole-command does not use --no-textbook (bench does)"),
     (["--workers", "2"], "bench does not use --workers (bench --scaling does)"),
     (["--quick", "--steps", "50"], "--quick and --steps ask for different runs"),
+    (["--compare", "--scaling"], "--scaling and --compare are different benchmarks; choose one"),
+    (["--compare", "--whole-command"], "--whole-command and --compare are different benchmarks; choose one"),
+    (["--compare", "--no-textbook"], "bench --compare does not use --no-textbook (bench does)"),
+    (["--python", "python3.12"], "bench does not use --python (bench --compare does)"),
 ])
 def test_bench_refuses_flags_that_contradict_or_go_unused(tmp_path, monkeypatch, flags, words):
     ran = []
     monkeypatch.setattr(bench, "run", lambda args: ran.append(args) or 0)  # no benchmark runs, whatever happens
     monkeypatch.setattr(torch_bench, "run", lambda args: ran.append(args) or 0)
+    monkeypatch.setattr(compare, "run", lambda args: ran.append(args) or 0)
     code, out, err = cli(tmp_path, "bench", *flags)
     assert (code, out, ran) == (2, "", []), err
     assert err.startswith("microgpt: error: " + words) and len(err.splitlines()) == 1, err
@@ -49,11 +55,13 @@ def test_bench_takes_what_each_kind_uses(tmp_path, monkeypatch):
     ran = []
     monkeypatch.setattr(bench, "run", lambda args: ran.append("bench") or 0)
     monkeypatch.setattr(torch_bench, "run", lambda args: ran.append("torch") or 0)
+    monkeypatch.setattr(compare, "run", lambda args: ran.append("compare") or 0)
     for flags in (["--quick", "--no-textbook"], ["--full"], ["--scaling", "--quick", "--workers", "1"],
-                  ["--whole-command", "--textbook-steps", "5"], ["--engine", "torch", "--device", "cpu"]):
+                  ["--whole-command", "--textbook-steps", "5"], ["--engine", "torch", "--device", "cpu"],
+                  ["--compare", "--steps", "100", "--textbook-steps", "5", "--python", "python3.12"]):
         code, _, err = cli(tmp_path, "bench", *flags)
         assert code == 0, (flags, err)
-    assert ran == ["bench"] * 4 + ["torch"]
+    assert ran == ["bench"] * 4 + ["torch", "compare"]
 
 
 def test_a_preset_s_workers_are_not_forced_on_the_torch_engine(tmp_path, tiny, monkeypatch):

@@ -52,12 +52,14 @@ def textbook_file():
     return path if os.path.isfile(path) else None
 
 
-def time_textbook(data_path, steps, tokens):
+def time_textbook(data_path, steps, tokens, cpu=False):
     """`python microgpt.py` in a fresh folder holding the data as input.txt, stopped after `steps` steps
     (at least 2): (its printed losses, the seconds its whole run would take, extrapolated by tokens).
 
     Steps 2..steps are timed, from the line of step 1 to the line of the last: start-up (reading the data,
-    drawing the weights) is not training. `tokens` are the run's predicted tokens per step."""
+    drawing the weights) is not training. `tokens` are the run's predicted tokens per step. With `cpu`,
+    the seconds are its process's CPU time where the system shows it (Linux) in ticks of ~10 ms, so where
+    there are enough of them to count (a tenth of a second), else wall time."""
     import shutil
     import subprocess
     import tempfile
@@ -72,7 +74,7 @@ def time_textbook(data_path, steps, tokens):
             for line in proc.stdout:
                 m = STEP_LINE.fullmatch(line.strip())
                 if m:
-                    times.append(time.perf_counter())
+                    times.append((time.perf_counter(), cpu_seconds(proc.pid) if cpu else None))
                     losses.append(float(m.group(2)))
                     if len(losses) == steps:
                         break
@@ -81,7 +83,20 @@ def time_textbook(data_path, steps, tokens):
             proc.wait()
     if len(losses) < steps:
         raise MicroGPTError("microgpt.py stopped after %d of the %d steps to time" % (len(losses), steps))
-    return losses, (times[-1] - times[0]) * sum(tokens) / sum(tokens[1:steps])
+    (wall0, cpu0), (wall1, cpu1) = times[0], times[-1]
+    counted = cpu0 is not None and cpu1 is not None and cpu1 - cpu0 >= 0.1
+    seconds = cpu1 - cpu0 if counted else wall1 - wall0
+    return losses, seconds * sum(tokens) / sum(tokens[1:steps])
+
+
+def cpu_seconds(pid):
+    """The user and system CPU seconds of process `pid` so far, from /proc (Linux); None elsewhere."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 ENGINES = (("fast", engine.loss_and_grad), ("scalar", scalar_engine.loss_and_grad))
@@ -221,13 +236,16 @@ def interpreter():
 # command line
 
 MAX_STEPS = 100000  # a run's batches are made up front (Run): 100x the default run's, in a few MB
+COMPARE_STEPS = 300  # --compare: the default run's steps each engine times (the whole compare in ~1-2 minutes)
 
 
 def add_arguments(parser):
     parser.add_argument("--data", metavar="FILE", default=None, type=path("data file"),
                         help="text file, one document per line (default: the names dataset)")
-    parser.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=1000,
-                        help="length of the training run, all timed on the fast engine (default 1000)")
+    parser.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=None,
+                        help="length of the training run, all timed on the fast engine (default 1000); with "
+                             "--compare, the default run's first steps timed on each engine (default %d)"
+                             % COMPARE_STEPS)
     parser.add_argument("--scalar-steps", type=number(int, 1, MAX_STEPS), default=None,
                         help="steps timed on the scalar engine, the rest extrapolated (default: all)")
     parser.add_argument("--textbook-steps", type=number(int, 1, MAX_STEPS), default=20,
@@ -243,6 +261,13 @@ def add_arguments(parser):
     parser.add_argument("--whole-command", action="store_true",
                         help="instead: the whole default command (`microgpt --data FILE`, evaluations, saves and "
                              "samples included), three times, each followed by the textbook baseline's first steps")
+    parser.add_argument("--compare", action="store_true",
+                        help="instead: the same training steps on every engine and interpreter here (the one-file "
+                             "microgpt.py, the fast engine, --fast-math where Python has math.sumprod, PyPy, torch "
+                             "float64 and float32), interleaved in 3 rounds, with ratios (compare.py; 1-2 minutes)")
+    parser.add_argument("--python", metavar="EXE", action="append", default=None,
+                        help="with --compare: another Python to run the fast engine under too (e.g. python3.12, "
+                             "which has math.sumprod); may be given more than once")
     parser.add_argument("--workers", metavar="N", type=workers_count, default=None,
                         help="with --scaling: the N of 'workers 1 vs N' (default: the usable cores)")
     parser.add_argument("--seconds", metavar="S", type=number(float, 0, 600, low_open=True), default=5.0,
@@ -258,7 +283,8 @@ def add_arguments(parser):
 KINDS = {"bench": ("data", "steps", "scalar_steps", "textbook_steps", "quick", "full", "no_textbook"),
          "bench --scaling": ("data", "quick", "workers", "seconds"),
          "bench --whole-command": ("data", "quick", "full", "textbook_steps"),
-         "bench --engine torch": ("data", "quick", "device", "dtype")}
+         "bench --engine torch": ("data", "quick", "device", "dtype"),
+         "bench --compare": ("data", "quick", "steps", "textbook_steps", "python")}
 OVERRIDES = (("quick", "full"), ("quick", "steps"), ("quick", "scalar_steps"), ("quick", "textbook_steps"),
              ("quick", "seconds"), ("full", "scalar_steps"), ("full", "textbook_steps"))
 
@@ -273,7 +299,7 @@ def kind(args):
     add_arguments(parser)
     defaults = vars(parser.parse_args([]))
     given = [name for name in defaults if getattr(args, name, defaults[name]) != defaults[name]]
-    modes = [name for name in ("scaling", "whole_command", "engine") if name in given]
+    modes = [name for name in ("scaling", "whole_command", "compare", "engine") if name in given]
     if len(modes) > 1:
         raise MicroGPTError("%s are different benchmarks; choose one" % " and ".join(
             "--engine torch" if m == "engine" else flag(m) for m in modes))
@@ -281,8 +307,8 @@ def kind(args):
     for name in given:
         if name not in modes and name not in KINDS[which]:
             users = [k for k, takes in KINDS.items() if name in takes]
-            raise MicroGPTError("%s does not use %s (%s does); it takes %s" % (
-                which, flag(name), " and ".join(users), ", ".join(map(flag, KINDS[which]))))
+            raise MicroGPTError("%s does not use %s (%s do%s); it takes %s" % (
+                which, flag(name), " and ".join(users), "es" * (len(users) == 1), ", ".join(map(flag, KINDS[which]))))
     for a, b in OVERRIDES:
         if a in given and b in given:
             raise MicroGPTError("%s and %s ask for different runs; give one of them" % (flag(a), flag(b)))
@@ -300,7 +326,7 @@ def run(args, out=None):
     if args.whole_command:
         return run_whole_command(args, say)
 
-    cfg = TrainConfig(data=args.data, steps=100 if args.quick else args.steps, quiet=True)
+    cfg = TrainConfig(data=args.data, steps=100 if args.quick else args.steps or 1000, quiet=True)
     want = {"fast": cfg.steps,
             "scalar": 10 if args.quick else args.scalar_steps or cfg.steps,
             "textbook": 3 if args.quick else args.textbook_steps}

@@ -265,6 +265,9 @@ def cmd_bench(args):
     if which == "bench --engine torch":  # the torch engine against the fast one (torch_bench.py)
         from . import torch_bench
         return torch_bench.run(args)
+    if which == "bench --compare":  # every engine and interpreter here (compare.py)
+        from . import compare
+        return compare.run(args)
     return bench.run(args)
 
 
