@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import ROOT
+from test_workers import wait_for_step
 
 from microgpt.config import TrainConfig
 from microgpt.tool import checkpoint, runs, training
@@ -88,19 +89,6 @@ def test_killed_during_an_overwrites_first_save_the_old_run_stays_whole(tmp_path
 # --------------------------------------------------------------------------------------------------
 # a run's folder renamed while it trains: the run, its lock and its saves stay with the folder
 
-def logged(folder, lines, proc, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            with open(os.path.join(folder, runs.METRICS)) as f:
-                if len(f.readlines()) >= lines:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError("the run did not log %d steps" % lines)
-
-
 @pytest.mark.skipif(os.name == "nt", reason="Windows renames no folder with a file open in it")
 def test_a_run_keeps_its_folder_when_it_is_renamed_and_no_second_run_shares_it(tmp_path, tiny, capsys):
     a, b = str(tmp_path / "A"), str(tmp_path / "B")
@@ -109,9 +97,9 @@ def test_a_run_keeps_its_folder_when_it_is_renamed_and_no_second_run_shares_it(t
                              cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        logged(a, 6, first)
+        wait_for_step(a, 6, first)
         os.rename(a, b)  # mv A B
-        logged(b, 20, first)
+        wait_for_step(b, 20, first)
         # the folder by its new name is still the first run's
         for argv in (["--resume", b], ["--data", tiny, "--out", b, "--overwrite"]):
             assert main(argv + ["--steps", "200000", "--quiet"]) == 1
@@ -119,7 +107,7 @@ def test_a_run_keeps_its_folder_when_it_is_renamed_and_no_second_run_shares_it(t
         # and the old name is free for a run of its own, which the first run leaves alone
         assert main(["--data", tiny, "--out", a, "--steps", "3", "--quiet", "--num-samples", "0"]) == 0
         second = contents(a)
-        logged(b, 40, first)
+        wait_for_step(b, 40, first)
     finally:
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=60)

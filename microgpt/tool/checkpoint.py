@@ -103,7 +103,8 @@ def to_json(ck):
     return json_text(doc, allow_nan=False)
 
 
-def save(path, ck):
+def save(path, ck, dir_fd=None):
+    """Write `ck` to `path` (or, with dir_fd, an open folder, to path's last part in it: files.write_atomic)."""
     try:
         text = to_json(ck)
     except ValueError:
@@ -111,7 +112,7 @@ def save(path, ck):
     if len(text) > SIZE_LIMIT:  # cost.check_checkpoint refuses such models first: this only keeps the last good one
         raise MicroGPTError("refusing to save %s: %d bytes, more than load() would read back" % (path, len(text)))
     try:
-        write_atomic(path, text)
+        write_atomic(path, text, dir_fd)
     except OSError as e:
         raise MicroGPTError("cannot write %s: %s" % (path, not_written(e)))
 

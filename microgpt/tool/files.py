@@ -135,11 +135,13 @@ def json_text(doc, **options):
     return text
 
 
-def write_atomic(path, payload):
+def write_atomic(path, payload, dir_fd=None):
     """Replace `path` with `payload` (bytes or text) so that a crash leaves the old file or the new one.
 
     The bytes go to a fresh file in the same folder (a rename is atomic only within one file system),
     are fsynced, and only then renamed over `path`; the folder is fsynced last so the rename is durable.
+    With `dir_fd`, a folder open_folder opened, the file is path's last part in that folder, wherever it
+    has been moved since (a run's folder renamed while it trains: runs.RunDir); `path` is for messages.
     """
     if isinstance(payload, str):  # a lone surrogate (a name that is not UTF-8, in a page) as an escape
         payload = payload.encode("utf-8", "backslashreplace")
@@ -148,22 +150,41 @@ def write_atomic(path, payload):
     # the name cut to 200 characters: a name near the system's limit (255) is the user's to have, its temp
     # file's (21 more characters) is ours to keep within it
     name = os.path.basename(path)[:200]
-    remove_strays(folder, name)
-    tmp = os.path.join(folder, ".%s.%d.%s.tmp" % (name, os.getpid(), os.urandom(4).hex()))
+    remove_strays(folder, name, dir_fd)
+    tmp = ".%s.%d.%s.tmp" % (name, os.getpid(), os.urandom(4).hex())
+    at = {"dir_fd": dir_fd} if dir_fd is not None else {}
+    if dir_fd is None:
+        tmp = os.path.join(folder, tmp)
     try:  # opened inside: a signal raising (console.StopRequest) as the open returns must not leave it behind
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, **at)
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
+        if dir_fd is None:
+            os.replace(tmp, path)
+        else:
+            os.replace(tmp, os.path.basename(path), src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         try:
-            os.remove(tmp)
+            os.remove(tmp, **at)
         except OSError:
             pass
         raise
-    fsync_dir(folder)
+    fsync_dir(folder, dir_fd)
+
+
+def open_folder(path):
+    """The folder `path`, opened, for write_atomic's dir_fd: what is written through it lands in that folder
+    wherever it is moved. None where a system cannot write through an open folder (Windows, which moves no
+    folder with a file open in it anyway), or if it cannot be opened."""
+    # (os.replace and os.remove take a dir_fd where os.rename and os.unlink do: the same calls underneath)
+    if not ({os.open, os.rename, os.unlink, os.stat} <= os.supports_dir_fd and os.listdir in os.supports_fd):
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
 
 
 # A temp file older than this is no write under way, even by a process of another machine that shares the
@@ -171,24 +192,26 @@ def write_atomic(path, payload):
 STRAY_AGE = 60.0
 
 
-def remove_strays(folder, name):
-    """Remove the temp files that writes of `name` in `folder` killed midway (kill -9, a power cut) left:
-    named exactly as write_atomic names them, .<name>.<pid>.<8 hex digits>.tmp, and each only once the
-    process that wrote it is gone and it has not changed for STRAY_AGE seconds. No other file, ever."""
+def remove_strays(folder, name, dir_fd=None):
+    """Remove the temp files that writes of `name` in `folder` (or the open folder dir_fd) killed midway
+    (kill -9, a power cut) left: named exactly as write_atomic names them, .<name>.<pid>.<8 hex digits>.tmp,
+    and each only once the process that wrote it is gone and it has not changed for STRAY_AGE seconds. No
+    other file, ever."""
     ours = re.compile(r"\.%s\.(\d+)\.[0-9a-f]{8}\.tmp\Z" % re.escape(name))
     try:
-        names = os.listdir(folder)
+        names = os.listdir(folder if dir_fd is None else dir_fd)
     except OSError:
         return
+    at = {"dir_fd": dir_fd} if dir_fd is not None else {}
     for entry in names:
         m = ours.match(entry)
         if not m or alive(int(m.group(1))):
             continue
-        stray = os.path.join(folder, entry)
+        stray = os.path.join(folder, entry) if dir_fd is None else entry
         try:
-            st = os.lstat(stray)
+            st = os.lstat(stray, **at)
             if stat.S_ISREG(st.st_mode) and time.time() - st.st_mtime > STRAY_AGE:
-                os.remove(stray)
+                os.remove(stray, **at)
         except OSError:
             pass
 
@@ -207,8 +230,14 @@ def alive(pid):
     return True
 
 
-def fsync_dir(folder):
-    """Make a rename in `folder` durable. Not possible (nor needed) on Windows."""
+def fsync_dir(folder, dir_fd=None):
+    """Make a rename in `folder` (or the open folder dir_fd) durable. Not possible (nor needed) on Windows."""
+    if dir_fd is not None:
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        return
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

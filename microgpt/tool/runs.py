@@ -27,7 +27,7 @@ except ImportError:
 from .. import __version__
 from ..errors import MicroGPTError
 from . import checkpoint
-from .files import json_text, read_bytes, write_atomic
+from .files import json_text, open_folder, read_bytes, write_atomic
 from .messages import LANGS, t
 
 CHECKPOINT, METRICS, CONFIG = "checkpoint.json", "metrics.jsonl", "config.json"
@@ -367,6 +367,7 @@ class RunDir:
         self.lock = Lock(path)
         self.place(path)
         self.folder = None  # folder_identity() of the folder once its lock is ours: see follow
+        self.dir_fd = None  # the folder, open, once its lock is ours: saves land in it wherever it is moved
         self.log_file = None
         self.saved_step = None  # the step of the last checkpoint known to be good
         self.replacing = False  # overwrite, before the first save: the old run is still the folder's
@@ -460,6 +461,18 @@ class RunDir:
             raise MicroGPTError("%s is in use by another training run (%s); wait for it to end, %s"
                                 % (self.path, self.lock.holder(), then))
         self.folder = folder_identity(self.path)
+        self.dir_fd = open_folder(self.path)
+        try:  # the folder the lock is in (not one put at the path since): else by path, as on Windows
+            ours = os.path.samestat(os.stat(LOCK, dir_fd=self.dir_fd), os.fstat(self.lock.fd))
+        except (OSError, TypeError):  # (TypeError: no folder open)
+            ours = False
+        if self.dir_fd is not None and not ours:
+            os.close(self.dir_fd)
+            self.dir_fd = None
+
+    def entry(self, name):
+        """`name` in the run's folder: in the open folder (dir_fd) wherever it is now, else by path."""
+        return name if self.dir_fd is not None else os.path.join(self.path, name)
 
     def finish_takeover(self):
         """An --overwrite run killed during its first save (kill -9, a power cut) left its journal. If its
@@ -536,8 +549,8 @@ class RunDir:
         self.follow()
         if self.replacing:  # first what it replaces: see finish_takeover
             note = {"replaces": identity(self.checkpoint), "config": self.pending_config}
-            write_atomic(self.journal, json_text(note))
-        checkpoint.save(self.checkpoint, ck)
+            write_atomic(self.journal, json_text(note), self.dir_fd)
+        checkpoint.save(self.checkpoint, ck, self.dir_fd)
         self.saved_step = ck.step
         if self.replacing:
             self.take_over()
@@ -547,11 +560,12 @@ class RunDir:
         self.replacing = False
         try:
             self.log_file.close()
-            os.replace(self.pending, self.metrics)
-            self.log_file = open(self.metrics, "a", encoding="utf-8")
+            os.replace(self.entry(PENDING), self.entry(METRICS), src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+            log = os.open(self.entry(METRICS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666, dir_fd=self.dir_fd)
+            self.log_file = os.fdopen(log, "a", encoding="utf-8")
             if self.pending_config is not None:
-                write_atomic(self.config, self.pending_config)
-            os.remove(self.journal)
+                write_atomic(self.config, self.pending_config, self.dir_fd)
+            os.remove(self.entry(JOURNAL), dir_fd=self.dir_fd)
         except OSError as e:
             raise self.unwritable(e)
         self.remove_old_outputs()
@@ -585,6 +599,9 @@ class RunDir:
                 except OSError:
                     pass
         self.lock.release()
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+            self.dir_fd = None
 
     def last_good(self):
         if self.replacing:
