@@ -219,6 +219,23 @@ def test_the_report_on_torch_draws_the_fast_engines_numbers(tmp_path, tiny):
     assert number.sub("", pages["fast"]) == number.sub("", pages["torch"])  # and all else, samples included
 
 
+@needs_torch
+def test_a_torch_run_draws_its_pages_on_torch(tmp_path, tiny, monkeypatch):
+    # a text's passages re-run the context per token: on the fast engine minutes for a model torch trains in
+    # seconds, so neither the pages at the evaluations nor the last one may fall back to it
+    from microgpt.tool import report
+
+    def refuse(model):
+        raise RuntimeError("the fast engine's decoder, in a torch run")
+    monkeypatch.setattr(report.engine, "cached_decoder", refuse)
+    err, run_dir = io.StringIO(), str(tmp_path / "run")
+    training.train(small(tiny, engine="torch", format="text", block_size=8, steps=6, eval_every=3, save_every=0),
+                   out=io.StringIO(), err=err, run_dir=run_dir)
+    assert "report" not in err.getvalue()  # no 'warning: could not write the report'
+    with open(os.path.join(run_dir, "report.html"), encoding="utf-8") as f:
+        assert "refresh" not in f.read()  # the last page, no longer reloading
+
+
 # --------------------------------------------------------------------------------------------------
 # safetensors
 

@@ -976,13 +976,18 @@ def from_training(training, final, warn=True):
     except MicroGPTError:
         pass
     path = os.path.join(run_dir.path, REPORT)
+    # A torch run's page reads and samples on torch, as its training printed them: a text's passages on the
+    # fast engine re-run the whole context per token, minutes for a 4-layer, 128-wide model
+    cfg = training.cfg
     try:
         if not final:
-            return write(Run(run_dir.path, training.snapshot(), training.dataset, live=True, lang=training.lang))
+            return write(Run(run_dir.path, training.snapshot(), training.dataset, live=True, lang=training.lang,
+                             decoder=getattr(training.compute, "decoder", None)))
         if run_dir.saved_step is None:
             stop_reloading(path)
             return None
-        return write(load(run_dir.path, training.dataset, lang=training.lang))
+        torch = (cfg.device, cfg.dtype) if cfg.engine == "torch" else None
+        return write(load(run_dir.path, training.dataset, torch=torch, lang=training.lang))
     except Exception as e:  # a report is never worth the run: say why, and go on
         if warn:
             print(tr("warning: could not write the report %s: %s", training.lang) % (path, e), file=training.err)
