@@ -80,7 +80,8 @@ def test_masked_matmul_is_matmul_where_the_mask_is_nonzero(n):
 def test_linear_kernels_are_the_plain_loops(relu_in):
     # mlp_fc2 sees a ReLU's output (mostly zeros, and a mask on its input gradient); the others do not
     rng = random.Random(int(relu_in))
-    for T, n_in, n_out in ((1, 4, 3), (5, 16, 64), (7, 64, 16), (3, 4, 600)):  # 600: a large vocabulary
+    # (3, 4, 600): a large vocabulary; (600, 3, 2): a shard of more positions than a dot product unrolls
+    for T, n_in, n_out in ((1, 4, 3), (5, 16, 64), (7, 64, 16), (3, 4, 600), (600, 3, 2)):
         x = gauss(rng, T * n_in, -0.5 if relu_in else 0.0, relu=relu_in)
         W, dout = gauss(rng, n_out * n_in), gauss(rng, T * n_out)
         assert kernels.linear_forward(x, W, n_in) == loops.linear_forward(x, W, n_in)

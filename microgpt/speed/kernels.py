@@ -101,7 +101,9 @@ def linear_backward(dout, x, W, n_in, n_out, needed=None):
         dx = matmul(dout, transpose(W, n_in), n_out)
     else:
         dx = masked_matmul(dout, transpose(W, n_in), n_out, needed)
-    if mostly_zeros(x):  # mlp_fc2's: dW^T = x^T @ dout
+    # dW^T = x^T @ dout, each row of x^T added in turn: for mlp_fc2's x (mostly zeros), and where the dot
+    # products over the positions would be too long to unroll (a shard of 16 windows of 64 tokens or more)
+    if mostly_zeros(x) or T > MAX_UNROLL:
         return dx, transpose(sparse_matmul(transpose(x, n_in), dout, T), n_out)
     return dx, matmul(transpose(dout, n_out), transpose(x, n_in), T)
 
