@@ -5,8 +5,9 @@ code spends an interpreter instruction or two on every multiply and every add. I
 differently: it carries each product and each partial sum in extended precision and rounds once at the
 end, where the reference rounds after every operation, left to right. Its result is usually the more
 accurate of the two, but it is another number: dot products differ in their last bits (~1e-16 relative,
-more where terms cancel), and a trained model's losses and gradients by ~1e-13 relative. So this module
-is an option (TrainConfig.fast_math, `--fast-math`), never the default, and never the reference run's.
+more where terms cancel), a step's loss and gradient by ~1e-16 (relative to the largest entry), and the
+losses of a run by ~1e-15 after hundreds of steps. So this module is an option (TrainConfig.fast_math,
+`--fast-math`), never the default, and never the reference run's.
 
 Its functions are kernels.py's by name and signature, and engine.FastOps takes the module as its `math`
 like the other two (loops, kernels). What changes:

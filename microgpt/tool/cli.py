@@ -109,7 +109,7 @@ def add_model_and_training_flags(p, d):
                         "gives the same numbers (default %s)" % d.workers)
     g.add_argument("--fast-math", action="store_true",
                    help="fast engine, Python 3.12+: dot products of 32 or more terms by math.sumprod, ~1.2x faster "
-                        "from 32 wide up; rounded otherwise (losses differ by ~1e-13), so off by default and on in "
+                        "from 32 wide up; rounded otherwise (losses differ by ~1e-15), so off by default and on in "
                         "the presets where Python has it")
     g.add_argument("--no-fast-math", dest="fast_math", action="store_false",
                    help="the exact sums (the default; on --resume, turns --fast-math off)")
