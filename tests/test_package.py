@@ -197,3 +197,14 @@ def test_the_line_count_is_by_statement():
     assert owner[6] == owner[7] == {6, 7}
     assert owner[8] == {8} and owner[1] == {1}
     assert 3 not in owner and 4 not in owner
+
+
+def test_the_wheel_and_the_package_have_one_version():
+    # pyproject.toml states it (a setuptools `attr:` would import the root microgpt.py, the one-file book, which
+    # downloads and trains), and microgpt.__version__ is what --version prints
+    import re
+
+    import microgpt
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        stated = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+    assert stated == microgpt.__version__
