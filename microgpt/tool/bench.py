@@ -112,13 +112,20 @@ class Run:
         rng = random.Random(cfg.seed)
         if dataset is None:  # steps are timed, never evaluated: a file too small to hold any out is fine
             dataset = read_dataset(download.resolve(cfg.data, stream=sys.stderr), rng, cfg.val_fraction,
-                                   need_held_out=False)
+                                   need_held_out=False, format="text" if cfg.format == "text" else "lines",
+                                   block_size=cfg.block_size)
         self.model_config = cfg.model_config(dataset.tokenizer.vocab_size)
         self.init_state = rng.getstate()  # the weights are drawn from here, as train.py does
         self.cfg = cfg
-        frame = dataset.tokenizer.frame
-        self.batches = [[frame(d) for d in data.batch_docs(dataset.train_docs, s, cfg.batch_size)]
-                        for s in range(cfg.steps)]
+        if dataset.format == "text":  # windows at places drawn after the weights, from the same stream
+            draw = random.Random()
+            draw.setstate(self.init_state)
+            GPT(self.model_config, draw)
+            self.batches = [dataset.batch(s, cfg.batch_size, draw) for s in range(cfg.steps)]
+        else:
+            frame = dataset.tokenizer.frame
+            self.batches = [[frame(d) for d in data.batch_docs(dataset.train_docs, s, cfg.batch_size)]
+                            for s in range(cfg.steps)]
         positions = self.model_config.predictions
         self.tokens = [sum(positions(d) for d in batch) for batch in self.batches]
         self.macs = [3 * sum(forward_macs(self.model_config, positions(d)) for d in batch)
@@ -161,9 +168,10 @@ class Run:
 SIZES = ((1, 16, 4), (2, 32, 4), (4, 64, 4))  # (n_layer, n_embd, n_head) of the scaling table
 
 
-def timed(cfg, budget, dataset=None):
-    """(tokens/s, ns per multiply-add, steps) of `cfg` trained as `microgpt train` does, ~budget seconds."""
-    r = Run(cfg, dataset)
+def timed(cfg, budget, dataset=None, r=None):
+    """(tokens/s, ns per multiply-add, steps) of `cfg` trained as `microgpt train` does, ~budget seconds
+    (r: its Run, if already made)."""
+    r = r or Run(cfg, dataset)
     steps, wall = r.train_as_run(budget)
     return sum(r.tokens[:steps]) / wall, wall / sum(r.macs[:steps]) * 1e9, steps
 
@@ -208,6 +216,26 @@ def large_vocabulary(say, budget, workers):
             cfg = TrainConfig(data=path, batch_size=batch, workers=workers)
             dataset = read_dataset(path, random.Random(cfg.seed), cfg.val_fraction)
             row(say, "batch %d" % batch, cfg, timed(cfg, budget, dataset))
+
+
+# (n_layer, n_embd, tokens a step) of the text-mode table, and its block sizes
+TEXT_SIZES = ((1, 32, 1024), (2, 64, 256))
+TEXT_BLOCKS = (32, 64, 128, 256)
+
+
+def text_blocks(say, data_path, budget, workers):
+    """Text mode (the file read as one text, windows of block_size + 1 tokens) at growing block sizes, the
+    same tokens in each step: the linears' work stays, attention's grows with T (its share of the
+    multiply-adds is shown). A step near the floor costs the same per multiply-add at every T."""
+    say("%-34s %6s %9s %12s" % ("text mode, the same tokens a step", "steps", "tokens/s", "ns/mult-add"))
+    for L, C, tokens in TEXT_SIZES:
+        for T in TEXT_BLOCKS:
+            cfg = TrainConfig(data=data_path, format="text", n_layer=L, n_embd=C, block_size=T,
+                              batch_size=max(1, tokens // T), workers=workers)
+            r = Run(cfg)
+            attention = L * C * T * (T + 1) / forward_macs(r.model_config, T)  # (see cost.forward_macs)
+            row(say, "%dL/%dE block %3d x%2d, attn %2.0f%%" % (L, C, T, cfg.batch_size, 100 * attention), cfg,
+                timed(cfg, budget, r=r))
 
 
 def machine():
@@ -426,6 +454,8 @@ def run_scaling(args, say):
     worker_scaling(say, args.data, budget, n)
     say()
     large_vocabulary(say, budget, 1)
+    say()
+    text_blocks(say, args.data, budget, 1)
     return 0
 
 
