@@ -1,8 +1,8 @@
 """The package under PyPy (Debian's pypy3), if it is installed: the same printed numbers as CPython's.
 
 On PyPy the fast engine takes another code path (plain loops instead of generated dot products), so this
-is the check that both paths do the same arithmetic. loops.matmul, which computes four rows at a time for
-PyPy's sake, is held to a one-entry-at-a-time loop written here, bit for bit, under both interpreters.
+is the check that both paths do the same arithmetic. loops.matmul, which computes two rows by two at a time
+for PyPy's sake, is held to a one-entry-at-a-time loop written here, bit for bit, under both interpreters.
 """
 
 import inspect
@@ -47,8 +47,9 @@ def plain_matmul(a, b, n):
 
 
 def check_matmul():
-    """loops.matmul against plain_matmul, to the bit (float.hex tells -0.0 from 0.0), on every remainder of
-    rows modulo 4 and numbers of many magnitudes (where another order of the sums would round otherwise)."""
+    """loops.matmul against plain_matmul, to the bit (float.hex tells -0.0 from 0.0), with odd and even
+    numbers of rows on both sides and numbers of many magnitudes (where another order of the sums would
+    round otherwise)."""
     import random
 
     from microgpt.speed import loops
@@ -66,12 +67,12 @@ def check_matmul():
     return checked
 
 
-def test_the_four_row_matmul_is_the_plain_loop_to_the_bit_under_cpython():
+def test_the_blocked_matmul_is_the_plain_loop_to_the_bit_under_cpython():
     assert check_matmul() == 6 * 9 * 3
 
 
 @pytest.mark.skipif(shutil.which("pypy3") is None, reason="pypy3 is not installed (apt-get install pypy3)")
-def test_the_four_row_matmul_is_the_plain_loop_to_the_bit_under_pypy():
+def test_the_blocked_matmul_is_the_plain_loop_to_the_bit_under_pypy():
     script = inspect.getsource(plain_matmul) + "\n" + inspect.getsource(check_matmul) + "\nprint(check_matmul())\n"
     proc = subprocess.run(["pypy3", "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=300)

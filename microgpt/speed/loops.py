@@ -33,31 +33,31 @@ def dot(a, i, b, j, n):
 def matmul(a, b, n):
     """a @ b^T for flat row-major a (R, n) and b (S, n): out[r * S + s] = sum_j a[r, j] b[s, j], (R, S).
 
-    Four rows of a at a time: one pass over a row of b feeds four sums, so each b[s, j] is read once for
-    four rows instead of four times (PyPy's JIT keeps the four sums in registers: ~1.3x faster steps).
-    Each sum is still dot()'s, from its first product, left to right; the last R % 4 rows are dot()s.
+    Two rows of a against two rows of b at a time: each pass over j reads four numbers and feeds four
+    sums, where one entry at a time reads two numbers for each sum (PyPy's JIT keeps the sums and the
+    numbers in registers: batch-32 steps ~1.2-1.4x faster). Each sum is still dot()'s, from its first
+    product, left to right; what the pairs leave (an odd last row or column) is dot()s.
     """
-    out = []
-    whole = len(a) - len(a) % (4 * n)  # the rows that come in fours
-    for r in range(0, whole, 4 * n):
-        r1, r2, r3 = r + n, r + 2 * n, r + 3 * n
-        out0, out1, out2, out3 = [], [], [], []
-        for s in range(0, len(b), n):
-            x = b[s]
-            acc0, acc1, acc2, acc3 = a[r] * x, a[r1] * x, a[r2] * x, a[r3] * x
-            for j in range(1, n):
-                x = b[s + j]
-                acc0 += a[r + j] * x
-                acc1 += a[r1 + j] * x
-                acc2 += a[r2 + j] * x
-                acc3 += a[r3 + j] * x
-            out0.append(acc0)
-            out1.append(acc1)
-            out2.append(acc2)
-            out3.append(acc3)
-        out += out0 + out1 + out2 + out3
-    for r in range(whole, len(a), n):
-        out += [dot(a, r, b, s, n) for s in range(0, len(b), n)]
+    R, S = len(a) // n, len(b) // n
+    even_R, even_S = R - R % 2, S - S % 2
+    out = [0.0] * (R * S)
+    for r in range(0, even_R, 2):
+        i0, i1 = r * n, r * n + n
+        for s in range(0, even_S, 2):
+            j0, j1 = s * n, s * n + n
+            x0, x1, y0, y1 = a[i0], a[i1], b[j0], b[j1]
+            c00, c01, c10, c11 = x0 * y0, x0 * y1, x1 * y0, x1 * y1
+            for m in range(1, n):
+                x0, x1, y0, y1 = a[i0 + m], a[i1 + m], b[j0 + m], b[j1 + m]
+                c00 += x0 * y0
+                c01 += x0 * y1
+                c10 += x1 * y0
+                c11 += x1 * y1
+            out[r * S + s], out[r * S + s + 1] = c00, c01
+            out[r * S + S + s], out[r * S + S + s + 1] = c10, c11
+    for r in range(R):  # the last column if S is odd, the whole last row if R is odd
+        for s in range(S) if r == even_R else range(even_S, S):
+            out[r * S + s] = dot(a, r * n, b, s * n, n)
     return out
 
 
