@@ -59,6 +59,7 @@ def figures(data, work, engine, steps):
     the predicted tokens of steps 2..steps, the losses of all of them, where torch computed."""
     from .training import make_compute
     cfg = TrainConfig(data=data, quiet=True, **work, **ENGINE_SETTINGS[engine]).validate()
+    cfg.steps = max(cfg.steps, steps)  # the default run's schedule, or a longer one if more steps are asked
     run = bench.Run(cfg)
     model, optimizer = run.fresh()
     compute = make_compute(cfg, model, optimizer)
@@ -102,11 +103,16 @@ def has(python, code):
 
 def contenders(pythons):
     """[(python, its engines)]: this Python first, whose fast engine is the batch-32 table's yardstick."""
-    found = []
+    found, seen = [], set()
     pypy = shutil.which("pypy3")
     for python in [sys.executable] + list(pythons) + ([pypy] if pypy else []):
+        if shutil.which(python) is None:
+            raise MicroGPTError("bench --compare: --python %s: no such program" % python)
+        if os.path.realpath(shutil.which(python)) in seen:  # given twice, or pypy3 given as --python
+            continue
+        seen.add(os.path.realpath(shutil.which(python)))
         if not has(python, "import sys; assert sys.version_info >= (3, 7)"):
-            raise MicroGPTError("bench --compare: %s does not run (MicroGPT needs Python 3.7 or later)" % python)
+            raise MicroGPTError("bench --compare: %s is not a Python 3.7 or later, which MicroGPT needs" % python)
         engines = ["fast"] + ["fast --fast-math"] * has(python, "import math; math.sumprod")
         if python == sys.executable and importlib.util.find_spec("torch"):  # (found, not imported: seconds)
             engines += ["torch float64", "torch float32"]
@@ -140,10 +146,13 @@ def rounds(say, data, found, works, textbook_steps, n):
     return runs
 
 
-def table(say, title, runs, base, fast):
-    """The rows' medians, each ratio to the row `base` as the two printed medians divided."""
+def table(say, title, runs, fast):
+    """The rows' medians, each ratio to the textbook's (or, without it, to the `fast` row's) as the two
+    printed medians divided; the losses are compared with the `fast` row's."""
+    base = "textbook" if "textbook" in runs else fast
+    label = "x textbook" if base == "textbook" else "x fast"
     say(title)
-    say("%-18s %-26s %10s %10s %16s" % ("engine", "interpreter", "tokens/s", "x " + base, "loss diff"))
+    say("%-18s %-26s %10s %10s %16s" % ("engine", "interpreter", "tokens/s", label, "loss diff"))
     rates = {row: round(statistics.median(r["tokens"] / r["seconds"] for r in figures), 1)
              for row, figures in runs.items()}
     notes = []
@@ -155,8 +164,8 @@ def table(say, title, runs, base, fast):
             diff = "%d/%d as printed" % (same, len(losses))
         else:
             diff = "%.1e" % max(abs(a - b) for a, b in zip(losses, yardstick))
-        say("%-18s %-26s %10.1f %9.2fx %16s" % (name, figures[0]["interpreter"], rates[row],
-                                                rates[row] / rates[base if base == "textbook" else fast], diff))
+        say("%-18s %-26s %10.1f %9.2fx %16s" % (name, figures[0]["interpreter"], rates[row], rates[row] / rates[base],
+                                                diff))
         if figures[0]["where"]:
             notes.append("%s: %s" % (name, figures[0]["where"]))
     for note in notes:
@@ -183,8 +192,7 @@ def run(args, out=None):
     say()
     fast = (sys.executable, "fast")
     for (title, _, _, _), (_, steps), per_row in zip(WORKS, works, runs):
-        base = "textbook" if "textbook" in per_row else "fast"
-        table(say, "%s: steps 2..%d, median of %d round%s" % (title, steps, n, "s" * (n > 1)), per_row, base, fast)
+        table(say, "%s: steps 2..%d, median of %d round%s" % (title, steps, n, "s" * (n > 1)), per_row, fast)
     if not textbook_steps:
         say("textbook: no microgpt.py beside the package (a checkout of the repository has it); left out")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
