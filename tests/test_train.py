@@ -4,16 +4,18 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 
 import pytest
+from conftest import first_names, shakespeare_file
 
 from microgpt import data, scalar_engine, speed, train
-from microgpt.config import TrainConfig
+from microgpt.config import PRESETS, TrainConfig
 from microgpt.errors import MicroGPTError
 from microgpt.model import GPT
 from microgpt.speed import engine
-from microgpt.tool import checkpoint, console, files, runs, training
+from microgpt.tool import checkpoint, console, download, files, runs, training
 from microgpt.tool.cli import main
 
 
@@ -219,6 +221,33 @@ def test_a_preset_is_a_set_of_defaults_that_flags_override(tmp_path, tiny, monke
     assert " steps=3 " in config and " workers=1 " in config and " batch_size=32 " in config
     assert main(["--resume", "runs/tiny", "--preset", "names-2min"]) == 2
     assert main(["--data", tiny, "--steps", "5", "--warmup", "5"]) == 2
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_is_a_run_the_command_line_takes(name, tmp_path, monkeypatch, capsys):
+    # not timed (docs/training.md has the measured runs): 2 steps of each, on its own data where it names one
+    recipe = PRESETS[name][1]
+    TrainConfig(**recipe).validate()
+    if recipe.get("engine") == "torch":
+        pytest.importorskip("torch")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(shakespeare_file(), str(cache / download.DATASETS["shakespeare"].file))
+    monkeypatch.setenv(download.CACHE_ENV, str(cache))
+    monkeypatch.chdir(tmp_path)
+    data = [] if "data" in recipe else ["--data", first_names(tmp_path, 300)]
+    given = {"steps": 2, "workers": 1, "num_samples": 0, "val_fraction": 0.01}
+    if recipe.get("warmup"):
+        given["warmup"] = 1  # less than the 2 steps
+    argv = ["train", "--preset", name, "--quiet"] + data
+    for key, value in given.items():
+        argv += ["--" + key.replace("_", "-"), str(value)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    config = [l for l in out.splitlines() if l.startswith("config: ")][0].split()
+    for key, value in dict(recipe, **given).items():
+        assert "%s=%s" % (key, value) in config
+    assert ("format: text" in out) == (recipe.get("data") == "shakespeare")
 
 
 def test_the_cost_model_counts_the_shards_training_uses():

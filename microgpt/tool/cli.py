@@ -65,7 +65,8 @@ def add_train(sub):
                    help="continue the run in DIR from its checkpoint; only --steps, --engine, --device, --workers, "
                         "--dtype, --fast-math and the reporting flags may change")
     g.add_argument("--preset", choices=sorted(PRESETS),
-                   help="a measured recipe for the names data; any flag given as well overrides it: %s"
+                   help="a measured recipe, names-* for the names, shakespeare-10min for Tiny Shakespeare (--data FILE "
+                        "trains the same on FILE); any flag given as well overrides it: %s"
                         % "; ".join("%s: %s" % (name, PRESETS[name][0]) for name in sorted(PRESETS)))
     add_tokenizer_flags(p)
     add_model_and_training_flags(p, d)
