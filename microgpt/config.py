@@ -18,7 +18,7 @@ SCHEDULES = ("linear", "cosine")
 TOKENIZERS = ("char", "bpe")  # data.Tokenizer, bpe.BPETokenizer
 BPE_VOCAB_SIZE = 512  # tokenizer bpe without a vocab_size: the 256 bytes, 255 merges and BOS
 # Recipes: the best held-out loss that 2 and 10 minutes of wall time bought on a 2-core machine with 2 workers
-# measured; see docs/training.md. name -> (what it is, the settings it changes)
+# (measured; see docs/training.md). name -> (what it is, the settings it changes)
 PRESETS = {
     "names-2min": ("1 layer, 24 wide, batch 32, 1400 steps: about 2 minutes on 2 cores, held-out loss ~2.13",
                    dict(n_embd=24, batch_size=32, steps=1400, eval_every=500, save_every=500)),

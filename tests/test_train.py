@@ -228,18 +228,14 @@ def test_each_preset_is_a_run_the_command_line_takes(name, tmp_path, monkeypatch
     # not timed (docs/training.md has the measured runs): 2 steps of each, on its own data where it names one
     recipe = PRESETS[name][1]
     TrainConfig(**recipe).validate()
-    if recipe.get("engine") == "torch":
-        pytest.importorskip("torch")
     cache = tmp_path / "cache"
     cache.mkdir()
     shutil.copy(shakespeare_file(), str(cache / download.DATASETS["shakespeare"].file))
     monkeypatch.setenv(download.CACHE_ENV, str(cache))
     monkeypatch.chdir(tmp_path)
-    data = [] if "data" in recipe else ["--data", first_names(tmp_path, 300)]
+    names = [] if "data" in recipe else ["--data", first_names(tmp_path, 300)]
     given = {"steps": 2, "workers": 1, "num_samples": 0, "val_fraction": 0.01}
-    if recipe.get("warmup"):
-        given["warmup"] = 1  # less than the 2 steps
-    argv = ["train", "--preset", name, "--quiet"] + data
+    argv = ["train", "--preset", name, "--quiet"] + names
     for key, value in given.items():
         argv += ["--" + key.replace("_", "-"), str(value)]
     assert main(argv) == 0
